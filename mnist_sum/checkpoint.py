@@ -1,0 +1,104 @@
+"""Checkpoints: weights, configuration, metrics and versions in one file.
+
+Written atomically (a temporary file, then a rename), so a crash mid-write
+leaves the previous checkpoint whole. Read with `weights_only=True`, so a file
+that carries pickled Python objects is refused instead of run.
+"""
+
+import os
+import pickle
+import platform
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+from .errors import MnistSumError
+from .model import SumNet
+
+FORMAT = "mnist-sum-checkpoint/1"
+
+
+def library_versions():
+    import torchvision
+    return {"python": platform.python_version(), "torch": str(torch.__version__), "torchvision": str(torchvision.__version__)}
+
+
+def atomic_torch_save(obj, path):
+    path = Path(path)
+    if path.is_dir():
+        raise MnistSumError(f"checkpoint path {path} is a folder; give a file name such as {path / 'sumnet.pt'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as e:
+        raise MnistSumError(f"cannot write checkpoint {path} ({e.strerror or e}); choose a writable --out") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path, model, metrics=None, training_state=None):
+    """Everything needed to rebuild the model; `training_state` adds what `--resume` needs."""
+    atomic_torch_save({
+        "format": FORMAT,
+        "config": model.config,
+        "state_dict": model.state_dict(),
+        "metrics": metrics or {},
+        "versions": library_versions(),
+        "training_state": training_state,
+    }, path)
+
+
+def read_checkpoint(path):
+    """The checkpoint's dictionary, or one MnistSumError that names the problem."""
+    path = Path(path)
+    if not path.exists():
+        raise MnistSumError(f"checkpoint {path} not found; train one with: python -m mnist_sum train --out {path}")
+    if path.is_dir():
+        raise MnistSumError(f"checkpoint {path} is a folder, not a file")
+    if path.stat().st_size == 0:
+        raise MnistSumError(f"checkpoint {path} is empty; train again or pick another file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "GLOBAL" in str(e):  # torch refused to import a class or function named in the file
+            raise MnistSumError(
+                f"refusing checkpoint {path}: it carries pickled Python objects that could run code; "
+                "load only checkpoints written by mnist_sum") from None
+        raise MnistSumError(f"checkpoint {path} is truncated or not a PyTorch file; "
+                            "train again or pick another file") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as e:
+        raise MnistSumError(
+            f"checkpoint {path} is truncated or not a PyTorch file ({str(e).splitlines()[0][:120]}); "
+            "train again or pick another file") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise MnistSumError(f"{path} is not a mnist_sum checkpoint (expected format {FORMAT})")
+    return checkpoint
+
+
+def model_from_checkpoint(checkpoint, path="checkpoint"):
+    config = checkpoint.get("config")
+    try:
+        model = SumNet(**config)
+        model.load_state_dict(checkpoint["state_dict"])
+    except MnistSumError:
+        raise
+    except (TypeError, ValueError, RuntimeError, KeyError) as e:
+        raise MnistSumError(
+            f"checkpoint {path} does not match the SumNet architecture of this mnist_sum "
+            f"(config {config!r}: {str(e).splitlines()[0][:120]})") from None
+    return model
+
+
+def load_model(path, device="cpu"):
+    """A ready SumNet from a checkpoint, in eval mode, on `device`."""
+    model = model_from_checkpoint(read_checkpoint(path), path)
+    return model.to(device).eval()

@@ -1,0 +1,136 @@
+"""SumNet: a CNN reads the digit, an adder turns (digit, number) into the sum.
+
+    image  --CNN-->  digit log-probs  --exp-->  digit probs --+
+                                                              +--> adder --> sum log-probs
+    number --------------------------------------> one-hot ---+
+
+Two adders share that interface:
+- "learned": the reference's idea, fully connected layers over the 20-wide
+  vector [digit probs, one-hot number] that must discover addition from data;
+- "exact": no parameters, P(sum = s) = P(digit = s - n), so arithmetic is
+  part of the architecture and only the digit has to be learned.
+"""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import NUM_DIGITS, NUM_SUMS
+from .errors import MnistSumError
+
+ADDERS = ("learned", "exact")
+
+
+def conv_bn_relu(c_in, c_out, pool=False):
+    """3x3 convolution, then (optionally) a 2x2 max-pool, batch norm and ReLU.
+
+    Pooling straight after the convolution lets batch norm and ReLU, which cost
+    as much as the convolution on a CPU, work on a quarter of the pixels.
+    """
+    layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    layers += [nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class DigitCNN(nn.Module):
+    """28x28 image -> 10 digit log-probabilities.
+
+    Four convolutions; three of them halve the image (28 -> 14 -> 7 -> 3) so
+    most of the work happens on small maps. `width` sets the channel count.
+    """
+
+    def __init__(self, width=32):
+        super().__init__()
+        self.features = nn.Sequential(
+            conv_bn_relu(1, width, pool=True),               # 28 -> 14
+            conv_bn_relu(width, 2 * width, pool=True),       # 14 -> 7
+            conv_bn_relu(2 * width, 4 * width),              # 7: a second look before the last pool
+            conv_bn_relu(4 * width, 4 * width, pool=True),   # 7 -> 3
+        )
+        self.classifier = nn.Linear(4 * width * 3 * 3, NUM_DIGITS)
+
+    def forward(self, images):
+        logits = self.classifier(self.features(images).flatten(1))
+        return F.log_softmax(logits.float(), dim=1)
+
+
+class LearnedAdder(nn.Module):
+    """[digit probs, one-hot number] (20 wide) -> fully connected layers -> 19 log-probs."""
+
+    def __init__(self, hidden=128):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(2 * NUM_DIGITS, hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, NUM_SUMS),
+        )
+
+    def forward(self, digit_probs, numbers_onehot):
+        x = torch.cat([digit_probs, numbers_onehot], dim=1).float()
+        return F.log_softmax(self.layers(x).float(), dim=1)
+
+
+class ExactAdder(nn.Module):
+    """P(sum = s) = sum over n of P(number = n) * P(digit = s - n); no parameters."""
+
+    def __init__(self):
+        super().__init__()
+        # pair_to_sum[d * 10 + n, d + n] = 1: which sum each (digit, number) pair makes
+        d, n = torch.meshgrid(torch.arange(NUM_DIGITS), torch.arange(NUM_DIGITS), indexing="ij")
+        pair_to_sum = F.one_hot((d + n).flatten(), NUM_SUMS).float()
+        self.register_buffer("pair_to_sum", pair_to_sum, persistent=False)
+
+    def forward(self, digit_probs, numbers_onehot):
+        joint = digit_probs.float()[:, :, None] * numbers_onehot.float()[:, None, :]
+        sum_probs = joint.flatten(1) @ self.pair_to_sum
+        # impossible sums have probability 0: keep their log finite so argmax and NLL stay defined
+        return sum_probs.clamp_min(torch.finfo(torch.float32).tiny).log()
+
+
+class SumNet(nn.Module):
+    """model(images [N,1,28,28] normalised, numbers_onehot [N,10]) -> (digit [N,10], sum [N,19]) log-probs."""
+
+    def __init__(self, adder="learned", width=32, hidden=128):
+        super().__init__()
+        if adder not in ADDERS:
+            raise MnistSumError(f"adder must be one of {', '.join(ADDERS)}, got {adder!r}")
+        self.config = {"adder": adder, "width": int(width), "hidden": int(hidden)}
+        self.digit_net = DigitCNN(width)
+        self.adder = LearnedAdder(hidden) if adder == "learned" else ExactAdder()
+
+    def forward(self, images, numbers_onehot):
+        check_inputs(images, numbers_onehot, check_values=not self.training)
+        digit_log_probs = self.digit_net(images)
+        sum_log_probs = self.adder(digit_log_probs.exp(), numbers_onehot)
+        return digit_log_probs, sum_log_probs
+
+
+def check_inputs(images, numbers_onehot, check_values=True):
+    """Shapes and dtypes always; values (finite, truly one-hot) when asked.
+
+    Value checks read the whole tensor, which on a GPU waits for it, so the
+    training loop, whose batches come from verified data, skips them.
+    """
+    if not isinstance(images, torch.Tensor) or not isinstance(numbers_onehot, torch.Tensor):
+        raise MnistSumError("images and numbers_onehot must be torch tensors")
+    if images.dim() != 4 or tuple(images.shape[1:]) != (1, 28, 28):
+        raise MnistSumError(f"images must have shape [N, 1, 28, 28], got {list(images.shape)}")
+    if numbers_onehot.dim() != 2 or numbers_onehot.shape[1] != NUM_DIGITS:
+        raise MnistSumError(f"numbers_onehot must have shape [N, 10], got {list(numbers_onehot.shape)}")
+    if images.shape[0] != numbers_onehot.shape[0]:
+        raise MnistSumError(f"got {images.shape[0]} images but {numbers_onehot.shape[0]} numbers")
+    if not images.is_floating_point():
+        raise MnistSumError(f"images must be floating point and normalised, got dtype {images.dtype}")
+    if check_values:
+        if not torch.isfinite(images).all():
+            raise MnistSumError("images contain NaN or infinite pixels")
+        lo, hi = -1.0, 4.0  # normalised pixels lie in [-0.43, 2.83]; much more means unnormalised input
+        if images.numel() and (images.min() < lo or images.max() > hi):
+            raise MnistSumError(
+                f"image values must be normalised (mean 0.1307, std 0.3081, range about -0.42..2.82), "
+                f"got {images.min().item():.3g}..{images.max().item():.3g}")
+        is_binary = ((numbers_onehot == 0) | (numbers_onehot == 1)).all()
+        if not is_binary or not (numbers_onehot.sum(1) == 1).all():
+            raise MnistSumError("numbers_onehot rows must be one-hot: a single 1 and nine 0s")

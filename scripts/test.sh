@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: unit and integration tests, then the notebook under strict nbval.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || bash scripts/setup.sh
+export MNIST_SUM_QUICK=1
+.venv/bin/python -m pytest tests notebooks --nbval --nbval-current-env -p no:cacheprovider

@@ -1,0 +1,59 @@
+"""The command line as users and acceptance checks call it."""
+
+import json
+
+import pytest
+
+from conftest import assert_clean_error, run_cli
+
+
+def test_help_everywhere():
+    for args in ([], ["train"], ["evaluate"], ["predict"], ["figures"]):
+        result = run_cli(*args, "--help")
+        assert result.returncode == 0, result.stderr
+        assert "usage:" in result.stdout
+
+
+def test_evaluate_json(trained_checkpoint, data_dir):
+    result = run_cli("evaluate", "--checkpoint", trained_checkpoint, "--data-dir", data_dir, "--json")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    for key in ("digit_accuracy", "sum_accuracy", "sum_accuracy_all_pairs"):
+        assert 0.9 <= metrics[key] <= 1, (key, metrics[key])
+    assert len(metrics["digit_confusion"]) == 10 and len(metrics["sum_confusion"]) == 19
+    assert sum(map(sum, metrics["digit_confusion"])) == 10_000
+
+
+def test_predict_json_on_a_real_digit(trained_checkpoint, data_dir, tmp_path):
+    from PIL import Image
+
+    from mnist_sum.data import load_mnist
+
+    images, labels = load_mnist(train=False, root=data_dir)
+    path = tmp_path / "digit.png"
+    Image.fromarray((255 - images[0]).numpy()).resize((140, 140)).save(path)  # a 7, dark on light
+    result = run_cli("predict", "--checkpoint", trained_checkpoint, path, "5", "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert (answer["digit"], answer["sum"]) == (int(labels[0]), int(labels[0]) + 5)
+    assert 0.5 < answer["digit_probability"] <= 1 and 0.5 < answer["sum_probability"] <= 1
+
+
+@pytest.mark.parametrize("args, words", [
+    (["train", "--epochs", "0"], ["--epochs", "positive integer"]),
+    (["train", "--lr", "nan"], ["--lr", "positive number"]),
+    (["train", "--adder", "abacus"], ["--adder", "invalid choice"]),
+    (["evaluate"], ["--checkpoint"]),
+    (["predict", "--checkpoint", "x.pt", "img.png", "12"], ["NUMBER", "0 to 9"]),
+    (["fly"], ["invalid choice"]),
+])
+def test_bad_arguments_exit_2_with_one_line(args, words):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert_clean_error(result, *words)
+
+
+def test_missing_checkpoint_is_one_line(tmp_path):
+    result = run_cli("evaluate", "--checkpoint", tmp_path / "nope.pt")
+    assert result.returncode == 2
+    assert_clean_error(result, "not found", "train")

@@ -1,0 +1,136 @@
+"""The dataset's label arithmetic, its random numbers, and the checked MNIST files."""
+
+import shutil
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, RandomSampler
+
+from mnist_sum import MnistSumError, MNISTRandomNumber, ensure_mnist
+from mnist_sum import data as data_module
+
+TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+@pytest.fixture(scope="module")
+def train_set(data_dir):
+    return MNISTRandomNumber(train=True, root=data_dir, seed=0)
+
+
+@pytest.fixture(scope="module")
+def test_set(data_dir):
+    return MNISTRandomNumber(train=False, root=data_dir)
+
+
+def test_real_mnist_label_counts(train_set, test_set):
+    assert torch.bincount(train_set.digits).tolist() == TRAIN_COUNTS
+    assert torch.bincount(test_set.digits).tolist() == TEST_COUNTS
+
+
+def test_normalisation_matches_the_published_statistics(data_dir):
+    images, _ = data_module.load_mnist(train=True, root=data_dir)
+    pixels = images.float() / 255
+    assert pixels.mean().item() == pytest.approx(0.1307, abs=5e-5)
+    assert pixels.std().item() == pytest.approx(0.3081, abs=5e-5)
+
+
+def test_item_labels_are_digit_and_digit_plus_number(train_set):
+    for i in range(200):
+        (image, onehot), (digit, total) = train_set[i]
+        assert image.shape == (1, 28, 28)
+        assert onehot.shape == (10,) and onehot.sum() == 1
+        number = int(onehot.argmax())
+        assert digit == train_set.digits[i]
+        assert total == digit + number
+        assert 0 <= total <= 18
+
+
+def test_training_numbers_are_drawn_anew_but_reproducibly(data_dir):
+    first = MNISTRandomNumber(train=True, root=data_dir, seed=7, limit=500)
+    second = MNISTRandomNumber(train=True, root=data_dir, seed=7, limit=500)
+    reads = lambda ds: [int(ds[i][0][1].argmax()) for i in range(500)]  # noqa: E731
+    a1, a2 = reads(first), reads(first)
+    assert a1 != a2, "reading an item again must draw a new number"
+    assert (a1, a2) == (reads(second), reads(second)), "the same seed must give the same numbers"
+    counts = torch.bincount(torch.tensor(a1 + a2), minlength=10)
+    assert counts.min() > 60, f"numbers should cover 0-9 evenly, got {counts.tolist()}"
+
+
+def test_test_numbers_are_fixed_per_index(data_dir, test_set):
+    again = MNISTRandomNumber(train=False, root=data_dir)
+    numbers = [int(test_set[i][0][1].argmax()) for i in range(100)]
+    assert numbers == [int(test_set[i][0][1].argmax()) for i in range(100)]
+    assert torch.equal(test_set.fixed_numbers, again.fixed_numbers)
+    assert torch.bincount(test_set.fixed_numbers, minlength=10).min() > 900
+
+
+def test_fast_batches_equal_a_dataloader_over_the_dataset(data_dir):
+    """The teaching Dataset and the fast batcher give the same batches for one seed."""
+    slow = MNISTRandomNumber(train=True, root=data_dir, seed=3, limit=1000)
+    fast = MNISTRandomNumber(train=True, root=data_dir, seed=3, limit=1000)
+    loader = DataLoader(slow, batch_size=128, sampler=RandomSampler(slow, generator=torch.Generator().manual_seed(5)))
+    fast_batches = data_module.batches(fast, 128, torch.Generator().manual_seed(5))
+    for ((images, onehot), (digits, sums)), (f_images, f_onehot, f_digits, f_sums) in zip(loader, fast_batches, strict=True):
+        assert torch.equal(images, f_images)
+        assert torch.equal(onehot, f_onehot)
+        assert torch.equal(digits, f_digits)
+        assert torch.equal(sums, f_sums)
+
+
+def _copy_raw(data_dir, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(data_dir / "MNIST" / "raw", root / "MNIST" / "raw")
+    return root
+
+
+def _no_sources(monkeypatch):
+    def fail(raw_dir, names):
+        raise RuntimeError("offline in this test")
+    monkeypatch.setattr(data_module, "SOURCES", [("test source", fail)])
+
+
+def test_a_corrupted_file_is_reported_when_it_cannot_be_fetched(data_dir, tmp_path, monkeypatch):
+    root = _copy_raw(data_dir, tmp_path)
+    labels = root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    blob = bytearray(labels.read_bytes())
+    blob[100] ^= 0xFF  # one flipped byte: a wrong label nobody would notice
+    labels.write_bytes(bytes(blob))
+    _no_sources(monkeypatch)
+    with pytest.raises(MnistSumError, match="t10k-labels-idx1-ubyte damaged"):
+        MNISTRandomNumber(train=False, root=root)
+    assert labels.read_bytes() == bytes(blob), "a failed fetch must not touch the file"
+
+
+def test_a_truncated_file_is_fetched_again_and_verified(data_dir, tmp_path, monkeypatch):
+    root = _copy_raw(data_dir, tmp_path)
+    images = root / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:1000])
+    good = data_dir / "MNIST" / "raw"
+    fetched = []
+
+    def copy_source(raw_dir, names):
+        fetched.extend(names)
+        for name in names:
+            data_module._install(raw_dir, name, (good / name).read_bytes())
+    monkeypatch.setattr(data_module, "SOURCES", [("local copy", copy_source)])
+    ensure_mnist(root)
+    assert fetched == ["train-images-idx3-ubyte"]
+    assert data_module.sha256_of(images) == data_module.FILES["train-images-idx3-ubyte"]
+
+
+def test_a_source_that_serves_wrong_bytes_installs_nothing(tmp_path, monkeypatch):
+    def bad_source(raw_dir, names):
+        for name in names:
+            data_module._install(raw_dir, name, b"not mnist")
+    monkeypatch.setattr(data_module, "SOURCES", [("bad mirror", bad_source)])
+    with pytest.raises(MnistSumError, match="bad mirror: .*wrong SHA-256"):
+        ensure_mnist(tmp_path / "empty")
+    assert list((tmp_path / "empty" / "MNIST" / "raw").iterdir()) == []
+
+
+def test_env_variable_sets_the_default_data_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("MNIST_SUM_DATA", str(tmp_path))
+    assert data_module.default_data_dir() == tmp_path
+    monkeypatch.delenv("MNIST_SUM_DATA")
+    assert str(data_module.default_data_dir()) == "data"

@@ -1,0 +1,102 @@
+"""Training end to end on real MNIST (CPU): accuracy, reproducibility, interruption, numerical faults."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from mnist_sum import MnistSumError, evaluate, load_model, train
+from mnist_sum import train as train_module
+from mnist_sum.data import MNISTRandomNumber
+
+from conftest import REPO
+
+
+def test_brief_training_learns_both_heads(trained_checkpoint, data_dir):
+    """Two short epochs on 12,000 images: a broken model stays near 10% and 1/19."""
+    metrics = evaluate(load_model(trained_checkpoint), MNISTRandomNumber(train=False, root=data_dir))
+    assert metrics["digit_accuracy"] > 0.96
+    assert metrics["sum_accuracy"] > 0.93
+    assert metrics["sum_accuracy_all_pairs"] > 0.93
+    assert abs(metrics["sum_accuracy_all_pairs"] - metrics["sum_accuracy"]) < 0.02
+
+
+def test_exact_adder_sum_accuracy_follows_the_digit(data_dir, tmp_path):
+    model, history = train(epochs=1, limit=6000, adder="exact", data_dir=data_dir, out=tmp_path / "e.pt",
+                           device="cpu", progress=False, log=lambda line: None)
+    metrics = evaluate(model, MNISTRandomNumber(train=False, root=data_dir))
+    assert metrics["digit_accuracy"] > 0.9
+    # the exact adder's sum is wrong only where the digit is: never more accurate than the digit
+    assert metrics["sum_accuracy_all_pairs"] <= metrics["digit_accuracy"] + 1e-9
+    assert metrics["sum_accuracy_all_pairs"] > metrics["digit_accuracy"] - 0.002
+
+
+def _short_run(data_dir, out, seed=0, epochs=2):
+    return train(epochs=epochs, limit=2000, seed=seed, data_dir=data_dir, out=out, device="cpu",
+                 progress=False, log=lambda line: None)
+
+
+def test_same_seed_same_weights_and_metrics(data_dir, tmp_path):
+    first, history_1 = _short_run(data_dir, tmp_path / "a.pt")
+    second, history_2 = _short_run(data_dir, tmp_path / "b.pt")
+    other, _ = _short_run(data_dir, tmp_path / "c.pt", seed=1)
+    strip = lambda history: [{k: v for k, v in h.items() if k != "elapsed_s"} for h in history]  # noqa: E731
+    assert strip(history_1) == strip(history_2)
+    for (name, a), b, c in zip(first.state_dict().items(), second.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert any(not torch.equal(a, c) for a, c in zip(first.state_dict().values(), other.state_dict().values()))
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(data_dir, tmp_path, monkeypatch):
+    out = tmp_path / "m.pt"
+    real_loss, calls = train_module.loss_fn, []
+
+    def loss_that_turns_nan(*args):
+        calls.append(1)
+        loss = real_loss(*args)
+        return loss * float("nan") if len(calls) > 20 else loss  # epoch 1 has 16 steps
+    monkeypatch.setattr(train_module, "loss_fn", loss_that_turns_nan)
+    with pytest.raises(MnistSumError, match="loss became nan in epoch 2.*epoch 1 is kept"):
+        train(epochs=3, limit=2000, data_dir=data_dir, out=out, device="cpu", progress=False, log=lambda line: None)
+    checkpoint = torch.load(out, weights_only=True)
+    assert [h["epoch"] for h in checkpoint["metrics"]["history"]] == [1]
+    assert all(torch.isfinite(t).all() for t in checkpoint["state_dict"].values() if t.is_floating_point())
+
+
+def _cli_train(out, data_dir, *extra):
+    return [sys.executable, "-m", "mnist_sum", "train", "--epochs", "3", "--limit", "3000", "--seed", "4",
+            "--device", "cpu", "--data-dir", str(data_dir), "--out", str(out), *extra]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_killed_training_resumes_to_identical_metrics(data_dir, tmp_path, signum):
+    whole = tmp_path / "whole.pt"
+    done = subprocess.run(_cli_train(whole, data_dir), capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+    cut = tmp_path / "cut.pt"
+    process = subprocess.Popen(_cli_train(cut, data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, cwd=REPO)
+    deadline = time.time() + 240
+    while not cut.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert cut.exists(), "the first epoch's checkpoint never appeared"
+    process.send_signal(signum)  # during epoch 2
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "--resume" in stderr
+    saved = torch.load(cut, weights_only=True)["metrics"]["history"]
+    assert len(saved) >= 1, "a finished epoch was lost"
+
+    resumed = subprocess.run(_cli_train(cut, data_dir, "--resume"), capture_output=True, text=True,
+                             cwd=REPO, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = torch.load(whole, weights_only=True), torch.load(cut, weights_only=True)
+    strip = lambda history: [{k: v for k, v in h.items() if k != "elapsed_s"} for h in history]  # noqa: E731
+    assert strip(a["metrics"]["history"]) == strip(b["metrics"]["history"])
+    for name, tensor in a["state_dict"].items():
+        assert torch.equal(tensor, b["state_dict"][name]), name
