@@ -5,7 +5,7 @@ from .data import MNISTRandomNumber, ensure_mnist
 from .errors import MnistSumError
 from .model import SumNet
 from .predict import predict
-from .train import evaluate, train
+from .training import evaluate, train
 
 __all__ = ["MNISTRandomNumber", "MnistSumError", "SumNet", "ensure_mnist", "evaluate",
            "load_model", "predict", "save_checkpoint", "train"]

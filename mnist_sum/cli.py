@@ -62,7 +62,7 @@ def _digit(text):
 
 
 def build_parser():
-    from .train import DEFAULT_OUT, DEFAULTS
+    from .training import DEFAULT_OUT, DEFAULTS
 
     parser = _Parser(prog="python -m mnist_sum", description="Read an MNIST digit and add a random number 0-9 to it.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
@@ -101,7 +101,7 @@ def build_parser():
 
 def run(args):
     if args.command == "train":
-        from .train import evaluate, train
+        from .training import evaluate, train
         from .data import MNISTRandomNumber
 
         model, history = train(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -114,7 +114,7 @@ def run(args):
     elif args.command == "evaluate":
         from .checkpoint import load_model
         from .data import MNISTRandomNumber
-        from .train import evaluate, pick_device
+        from .training import evaluate, pick_device
 
         device = pick_device(args.device)
         model = load_model(args.checkpoint, device)
@@ -145,7 +145,7 @@ def run(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from .train import TrainingInterrupted
+    from .training import TrainingInterrupted
 
     try:
         run(args)

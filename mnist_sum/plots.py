@@ -157,7 +157,7 @@ def draw_all(checkpoint_path, data_dir=None, out_dir="images"):
     """Every figure that needs a trained model, from one checkpoint."""
     from .checkpoint import load_model, read_checkpoint
     from .data import MNISTRandomNumber
-    from .train import evaluate, predict_batches
+    from .training import evaluate, predict_batches
 
     out_dir = Path(out_dir)
     history = read_checkpoint(checkpoint_path).get("metrics", {}).get("history", [])

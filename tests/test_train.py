@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mnist_sum import MnistSumError, evaluate, load_model, train
-from mnist_sum import train as train_module
+from mnist_sum import training as train_module
 from mnist_sum.data import MNISTRandomNumber
 
 from conftest import REPO
@@ -25,7 +25,7 @@ def test_brief_training_learns_both_heads(trained_checkpoint, data_dir):
 
 
 def test_exact_adder_sum_accuracy_follows_the_digit(data_dir, tmp_path):
-    model, history = train(epochs=1, limit=6000, adder="exact", data_dir=data_dir, out=tmp_path / "e.pt",
+    model, history = train(epochs=2, limit=10000, adder="exact", data_dir=data_dir, out=tmp_path / "e.pt",
                            device="cpu", progress=False, log=lambda line: None)
     metrics = evaluate(model, MNISTRandomNumber(train=False, root=data_dir))
     assert metrics["digit_accuracy"] > 0.9
@@ -57,7 +57,7 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(data_dir, 
     def loss_that_turns_nan(*args):
         calls.append(1)
         loss = real_loss(*args)
-        return loss * float("nan") if len(calls) > 20 else loss  # epoch 1 has 16 steps
+        return loss * float("nan") if len(calls) > 10 else loss  # epoch 1 has 8 steps
     monkeypatch.setattr(train_module, "loss_fn", loss_that_turns_nan)
     with pytest.raises(MnistSumError, match="loss became nan in epoch 2.*epoch 1 is kept"):
         train(epochs=3, limit=2000, data_dir=data_dir, out=out, device="cpu", progress=False, log=lambda line: None)

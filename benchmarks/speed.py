@@ -1,0 +1,180 @@
+"""Side-by-side speed: the reference network against SumNet, in one process on one machine.
+
+    python benchmarks/speed.py            # everything, about 6 minutes on 2 CPU cores
+    python benchmarks/speed.py --quick    # step times only, under a minute
+
+Prints a markdown table and writes the same figures as JSON
+(benchmarks/results/speed_<device>.json).
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mnist_sum import SumNet
+from mnist_sum.data import MNISTRandomNumber, one_hot
+from mnist_sum.training import augment, autocast_dtype, channels_last, evaluate, loss_fn, pick_device, precision, train
+
+
+class ReferenceNet(nn.Module):
+    """The reference network as its README describes it: seven convolutions
+    (1-32-64, pool, 64-128-256, pool, 256-512-1024 unpadded, 1024-10 to 1x1)
+    and fully connected 20-50-100-19 over [digit probs, one-hot number]."""
+
+    def __init__(self):
+        super().__init__()
+        relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
+        self.convs = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), relu(), nn.Conv2d(32, 64, 3, padding=1), relu(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1), relu(), nn.Conv2d(128, 256, 3, padding=1), relu(), nn.MaxPool2d(2),
+            nn.Conv2d(256, 512, 3), relu(), nn.Conv2d(512, 1024, 3), relu(), nn.Conv2d(1024, 10, 3),
+        )
+        self.fc = nn.Sequential(nn.Linear(20, 50), relu(), nn.Linear(50, 100), relu(), nn.Linear(100, 19))
+
+    def forward(self, images, numbers_onehot):
+        digit_log_probs = F.log_softmax(self.convs(images).flatten(1).float(), dim=1)
+        features = torch.cat([digit_log_probs.exp(), numbers_onehot], dim=1)
+        return digit_log_probs, F.log_softmax(self.fc(features).float(), dim=1)
+
+
+def multiply_adds(model, device):
+    """Forward multiply-adds for one image, counted from the shapes each layer produces."""
+    total = 0
+
+    def count(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            total += output[0].numel() * module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+        elif isinstance(module, nn.Linear):
+            total += module.in_features * module.out_features
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, 1, 28, 28, device=device), one_hot(torch.tensor([3], device=device)))
+    for hook in hooks:
+        hook.remove()
+    return total
+
+
+def step_seconds(model, device, batch_size, fast, steps=12, warmup=4):
+    """Median time of one training step (augmentation, forward, backward, update) on random data."""
+    model = model.to(device).train()
+    if fast:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(batch_size, 1, 28, 28, device=device)
+    numbers = torch.randint(10, (batch_size,), device=device)
+    digits = torch.randint(10, (batch_size,), device=device)
+    times = []
+    for i in range(warmup + steps):
+        start = time.perf_counter()
+        x = augment(images, generator)
+        x = channels_last(x) if fast else x
+        with precision(device) if fast else torch.autocast(device.type, enabled=False):
+            digit_log_probs, sum_log_probs = model(x, one_hot(numbers))
+            loss = loss_fn(digit_log_probs, sum_log_probs, digits, digits + numbers)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def time_to_accuracy(device, targets=(0.990, 0.995), probe_every=20):
+    """Train with the defaults; every `probe_every` steps evaluate the averaged model
+    with the clock stopped. Returns the training seconds to reach each target on both heads."""
+    test_set = MNISTRandomNumber(train=False)
+    reached, paused = {}, 0.0
+    started = time.perf_counter()
+
+    def probe(step, model):
+        nonlocal paused
+        if step % probe_every or len(reached) == len(targets):
+            return
+        probe_start = time.perf_counter()
+        metrics = evaluate(model, test_set, device, all_pairs=False)
+        both = min(metrics["digit_accuracy"], metrics["sum_accuracy"])
+        now = probe_start - started - paused
+        for target in targets:
+            if both >= target and target not in reached:
+                reached[target] = {"seconds": round(now, 1), "step": step,
+                                   "digit_accuracy": metrics["digit_accuracy"], "sum_accuracy": metrics["sum_accuracy"]}
+        paused += time.perf_counter() - probe_start
+
+    _, history = train(out="benchmarks/results/time_to_accuracy.pt", device=device, progress=False,
+                       log=lambda line: print("   ", line, file=sys.stderr), on_step=probe)
+    return reached, history
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--quick", action="store_true", help="skip the time-to-accuracy training run")
+    args = parser.parse_args()
+    device = pick_device(args.device)
+    torch.manual_seed(0)
+    name = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    print(f"device: {name}; precision: {autocast_dtype(device) or torch.float32}; torch {torch.__version__}", file=sys.stderr)
+
+    rows = {}
+    for label, make, fast in [("reference (as published: float32)", ReferenceNet, False),
+                              ("reference, with our fast path", ReferenceNet, True),
+                              ("SumNet (default, fast path)", SumNet, True)]:
+        model = make().to(device)
+        seconds = step_seconds(model, device, args.batch_size, fast)
+        rows[label] = {"parameters": sum(p.numel() for p in model.parameters()),
+                       "multiply_adds_per_image": multiply_adds(model, device),
+                       "step_seconds": round(seconds, 5), "images_per_second": round(args.batch_size / seconds)}
+        print(f"  {label}: {1000 * seconds:.1f} ms/step", file=sys.stderr)
+    ours = rows["SumNet (default, fast path)"]["step_seconds"]
+    for row in rows.values():
+        row["slower_than_sumnet"] = round(row["step_seconds"] / ours, 1)
+
+    sweep = {}
+    for batch_size in (128, 256, 512):
+        seconds = step_seconds(SumNet().to(device), device, batch_size, fast=True)
+        sweep[batch_size] = round(batch_size / seconds)
+
+    result = {"device": name, "torch": str(torch.__version__), "batch_size": args.batch_size,
+              "networks": rows, "sumnet_images_per_second_by_batch_size": sweep}
+    if not args.quick:
+        reached, history = time_to_accuracy(device)
+        result["time_to_accuracy"] = {f"{100 * t:.1f}%": v for t, v in reached.items()}
+        result["full_default_run"] = {"seconds": history[-1]["elapsed_s"], "epochs": len(history),
+                                      "digit_accuracy": history[-1]["digit_accuracy"],
+                                      "sum_accuracy": history[-1]["sum_accuracy"]}
+
+    print(f"\nMeasured on {name} with `python benchmarks/speed.py`, batch {args.batch_size}:\n")
+    print("| network | parameters | multiply-adds / image | train step (ms) | images / s | step time vs SumNet |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, row in rows.items():
+        print(f"| {label} | {row['parameters']:,} | {row['multiply_adds_per_image'] / 1e6:.1f} M | "
+              f"{1000 * row['step_seconds']:.1f} | {row['images_per_second']:,} | {row['slower_than_sumnet']}x |")
+    print("\nSumNet images/s by batch size: " + ", ".join(f"{b}: {v:,}" for b, v in sweep.items()))
+    for target, hit in result.get("time_to_accuracy", {}).items():
+        print(f"SumNet reaches {target} on both heads after {hit['seconds']} s of training (step {hit['step']})")
+    if "full_default_run" in result:
+        run = result["full_default_run"]
+        print(f"Full default run: {run['epochs']} epochs in {run['seconds']:.0f} s, digit "
+              f"{100 * run['digit_accuracy']:.2f}%, sum {100 * run['sum_accuracy']:.2f}%")
+
+    out = Path("benchmarks/results") / f"speed_{device.type}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
