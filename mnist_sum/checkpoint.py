@@ -5,15 +5,14 @@ leaves the previous checkpoint whole. Read with `weights_only=True`, so a file
 that carries pickled Python objects is refused instead of run.
 """
 
-import os
 import pickle
 import platform
-import tempfile
 import zipfile
 from pathlib import Path
 
 import torch
 
+from .atomic import atomic_path
 from .errors import MnistSumError
 from .model import SumNet
 
@@ -31,18 +30,12 @@ def atomic_torch_save(obj, path):
         raise MnistSumError(f"checkpoint path {path} is a folder; give a file name such as {path / 'sumnet.pt'}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    except OSError as e:
-        raise MnistSumError(f"cannot write checkpoint {path} ({e.strerror or e}); choose a writable --out") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                torch.save(obj, f)
+    except OSError as e:  # unwritable folder, full disk: the previous checkpoint is untouched
+        raise MnistSumError(f"cannot write checkpoint {path} ({e.strerror or e}); "
+                            "choose a writable --out with free space") from None
 
 
 def save_checkpoint(path, model, metrics=None, training_state=None):

@@ -78,7 +78,8 @@ def build_parser():
     train.add_argument("--limit", type=_positive_int, default=None, help="train on the first N training images only")
     train.add_argument("--adder", choices=["learned", "exact"], default=DEFAULTS["adder"])
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    train.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
+    train.add_argument("--compile", action="store_true", help="run the training step through torch.compile")
+    train.add_argument("--json", action="store_true", help="print the per-epoch history as one JSON object")
 
     evaluate = commands.add_parser("evaluate", help="test-set accuracy of a checkpoint")
     evaluate.add_argument("--checkpoint", required=True)
@@ -101,13 +102,12 @@ def build_parser():
 
 def run(args):
     if args.command == "train":
-        from .training import evaluate, train
-        from .data import MNISTRandomNumber
+        from .training import train
 
-        model, history = train(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                               data_dir=args.data_dir, out=args.out, device=args.device, limit=args.limit,
-                               adder=args.adder, resume=args.resume,
-                               log=(lambda line: print(line, file=sys.stderr)) if args.json else print)
+        _, history = train(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                           data_dir=args.data_dir, out=args.out, device=args.device, limit=args.limit,
+                           adder=args.adder, resume=args.resume, compile=args.compile,
+                           log=(lambda line: print(line, file=sys.stderr)) if args.json else print)
         print(f"saved {args.out}", file=sys.stderr)
         if args.json:
             print(json.dumps({"checkpoint": args.out, "history": history}))

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from .atomic import atomic_path
 from .errors import MnistSumError
 
 MEAN, STD = 0.1307, 0.3081  # statistics of the training images, scaled to [0, 1]
@@ -61,16 +62,8 @@ def _install(raw_dir, name, payload):
     never sees half a file and a good copy is never replaced by a bad one."""
     if hashlib.sha256(payload).hexdigest() != FILES[name]:
         raise ValueError(f"{name} has the wrong SHA-256")
-    fd, tmp = tempfile.mkstemp(dir=raw_dir, prefix=f".{name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, raw_dir / name)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(raw_dir / name) as tmp:
+        tmp.write_bytes(payload)
 
 
 def _from_torchvision_mirrors(raw_dir, names):
@@ -204,9 +197,12 @@ class MNISTRandomNumber(Dataset):
       a run is still reproducible;
     - test split: the number is fixed per index by `seed`, so test accuracy
       means the same thing on every run and machine.
+
+    `held_out_pairs`, a list of (digit, number) pairs, are never drawn in
+    training: the experiment that asks whether the adder learns addition.
     """
 
-    def __init__(self, train=True, root=None, seed=0, limit=None):
+    def __init__(self, train=True, root=None, seed=0, limit=None, held_out_pairs=()):
         images, digits = load_mnist(train, root)
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= len(digits):
@@ -216,6 +212,12 @@ class MNISTRandomNumber(Dataset):
         self.images = normalise(images)  # decoded once: reading an item is just indexing
         self.digits = digits
         self.generator = torch.Generator().manual_seed(seed)
+        self.allowed = torch.ones(NUM_DIGITS, NUM_DIGITS, dtype=torch.bool)  # [digit, number]
+        for pair in held_out_pairs:
+            digit, number = (check_number(int(v)) for v in pair)
+            self.allowed[digit, number] = False
+        if not self.allowed.any(1).all():
+            raise MnistSumError("held_out_pairs must leave every digit at least one number")
         if not train:
             self.fixed_numbers = torch.randint(NUM_DIGITS, (len(digits),), generator=self.generator)
 
@@ -224,9 +226,15 @@ class MNISTRandomNumber(Dataset):
 
     def numbers_for(self, indices):
         """The random numbers for these indices: fresh draws in training, fixed in test."""
-        if self.train:
-            return torch.randint(NUM_DIGITS, (len(indices),), generator=self.generator)
-        return self.fixed_numbers[indices]
+        if not self.train:
+            return self.fixed_numbers[indices]
+        numbers = torch.randint(NUM_DIGITS, (len(indices),), generator=self.generator)
+        digits = self.digits[indices]
+        redraw = ~self.allowed[digits, numbers]
+        while redraw.any():  # rejection sampling keeps the allowed numbers equally likely
+            numbers[redraw] = torch.randint(NUM_DIGITS, (int(redraw.sum()),), generator=self.generator)
+            redraw = ~self.allowed[digits, numbers]
+        return numbers
 
     def __getitem__(self, index):
         if isinstance(index, bool) or not isinstance(index, int) or not -len(self) <= index < len(self):

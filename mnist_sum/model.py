@@ -134,3 +134,26 @@ def check_inputs(images, numbers_onehot, check_values=True):
         is_binary = ((numbers_onehot == 0) | (numbers_onehot == 1)).all()
         if not is_binary or not (numbers_onehot.sum(1) == 1).all():
             raise MnistSumError("numbers_onehot rows must be one-hot: a single 1 and nine 0s")
+
+
+def summary(model):
+    """A text table of the layers: output shape for one image and parameter count."""
+    rows = []
+
+    def record(name):
+        def hook(module, inputs, output):
+            shape = list(output.shape[1:]) if isinstance(output, torch.Tensor) else "-"
+            rows.append((name, type(module).__name__, shape, sum(p.numel() for p in module.parameters(recurse=False))))
+        return hook
+    leaves = [(name, m) for name, m in model.named_modules() if not list(m.children())]
+    hooks = [m.register_forward_hook(record(name)) for name, m in leaves]
+    was_training = model.training
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, 1, 28, 28), F.one_hot(torch.tensor([3]), NUM_DIGITS).float())
+    model.train(was_training)
+    for hook in hooks:
+        hook.remove()
+    lines = [f"{'layer':<26}{'type':<12}{'output shape':<16}{'parameters':>10}"]
+    lines += [f"{name:<26}{kind:<12}{str(shape):<16}{count:>10,}" for name, kind, shape, count in rows]
+    lines.append(f"{'total':<54}{sum(p.numel() for p in model.parameters()):>10,}")
+    return "\n".join(lines)

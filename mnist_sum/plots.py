@@ -6,13 +6,13 @@ value) and, given a path, also writes a PNG there atomically.
 """
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
+from .atomic import atomic_path
 from .data import MEAN, STD
 
 RIGHT, WRONG = "#1a7f37", "#cf222e"
@@ -22,15 +22,9 @@ def save_figure(fig, path):
     """PNG via a temporary file and a rename: never half a picture on disk."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
-        # no timestamp in the metadata: the same figure gives the same bytes
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", metadata={"Software": None})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        # no software tag in the metadata: the same figure gives the same bytes
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
     return path
 
 
@@ -46,6 +40,28 @@ def _show_digit(ax, image):
     ax.set_yticks([])
 
 
+def samples(dataset, count=8, path=None):
+    """A few items as the network sees them: image and number in, digit and sum out."""
+    fig = Figure(figsize=(1.6 * count, 2.1))
+    for i, ax in enumerate(fig.subplots(1, count)):
+        (image, number_onehot), (digit, total) = dataset[i]
+        _show_digit(ax, image)
+        ax.set_title(f"number {int(number_onehot.argmax())}", fontsize=10)
+        ax.set_xlabel(f"digit {int(digit)}, sum {int(total)}", fontsize=10)
+    return _finish(fig, path)
+
+
+def negative_log_likelihood(path=None):
+    """-log(p): no cost for a sure right answer, a steep one for a sure wrong answer."""
+    p = torch.linspace(0.005, 1, 200)
+    fig = Figure(figsize=(5, 3.2))
+    ax = fig.subplots()
+    ax.plot(p, -torch.log(p))
+    ax.set(xlabel="probability given to the true class", ylabel="loss = -log(p)", title="Negative log-likelihood")
+    ax.grid(alpha=0.3)
+    return _finish(fig, path)
+
+
 def training_curves(history, path=None):
     """Loss and both accuracies per epoch."""
     epochs = [h["epoch"] for h in history]
@@ -58,10 +74,13 @@ def training_curves(history, path=None):
     acc_ax.plot(epochs, [100 * h["digit_accuracy"] for h in history], "o-", label="digit")
     acc_ax.plot(epochs, [100 * h["sum_accuracy"] for h in history], "s--", label="sum")
     acc_ax.axhline(99.24, color="gray", lw=0.8, ls=":", label="reference digit 99.24%")
-    acc_ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy", ylim=(97, 100))
+    lowest = min(min(h["digit_accuracy"], h["sum_accuracy"]) for h in history)
+    acc_ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy (averaged weights)",
+               ylim=(min(98.5, 100 * lowest - 0.3), 100))
     acc_ax.legend(loc="lower right")
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return _finish(fig, path)
 
 
@@ -146,10 +165,8 @@ def model_graph(model, path):
         png = graph.pipe(format="png")
     except Exception as e:  # graphviz raises ExecutableNotFound when `dot` is missing
         raise MnistSumError(f"cannot draw the model graph: {e}. Install Graphviz (apt-get install graphviz)") from None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    with os.fdopen(fd, "wb") as f:
-        f.write(png)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(png)
     return graph
 
 

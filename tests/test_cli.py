@@ -57,3 +57,12 @@ def test_missing_checkpoint_is_one_line(tmp_path):
     result = run_cli("evaluate", "--checkpoint", tmp_path / "nope.pt")
     assert result.returncode == 2
     assert_clean_error(result, "not found", "train")
+
+
+def test_figures_are_drawn_from_a_checkpoint(trained_checkpoint, data_dir, tmp_path):
+    result = run_cli("figures", "--checkpoint", trained_checkpoint, "--data-dir", data_dir, "--out-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    for name in ("training_curves", "confusion_matrices", "expected_viz", "confident_mistakes", "model_graph"):
+        png = (tmp_path / f"{name}.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 5000, name
+    assert not list(tmp_path.glob(".*.part")), "temporary files left behind"

@@ -134,3 +134,14 @@ def test_env_variable_sets_the_default_data_dir(monkeypatch, tmp_path):
     assert data_module.default_data_dir() == tmp_path
     monkeypatch.delenv("MNIST_SUM_DATA")
     assert str(data_module.default_data_dir()) == "data"
+
+
+def test_held_out_pairs_are_never_drawn_in_training(data_dir):
+    held_out = [(d, (3 * d + 1) % 10) for d in range(10)]
+    dataset = MNISTRandomNumber(train=True, root=data_dir, seed=0, limit=3000, held_out_pairs=held_out)
+    seen = set()
+    for _ in range(3):
+        for images, onehot, digits, sums in data_module.batches(dataset, 500, torch.Generator().manual_seed(0)):
+            seen |= set(zip(digits.tolist(), onehot.argmax(1).tolist()))
+    assert seen.isdisjoint(held_out)
+    assert len(seen) == 90, "every other pair still appears"
