@@ -44,3 +44,14 @@ def assert_clean_error(result, *words):
     assert len(lines) == 1, result.stderr
     for word in words:
         assert word.lower() in lines[0].lower(), lines[0]
+
+
+class PickledPayload:
+    """What a malicious checkpoint carries: unpickling it runs a shell command
+    that creates `marker`, so a test can tell whether it ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))

@@ -14,7 +14,7 @@ from mnist_sum import MnistSumError, MNISTRandomNumber, SumNet, ensure_mnist, lo
 from mnist_sum import data as data_module
 from mnist_sum.data import one_hot
 
-from conftest import assert_clean_error, run_cli
+from conftest import PickledPayload, assert_clean_error, run_cli
 
 
 def _digests(folder):
@@ -214,17 +214,9 @@ def checkpoint(tmp_path):
     return path
 
 
-class _Payload:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_cli_refuses_a_pickled_payload(tmp_path):
     marker, evil = tmp_path / "ran", tmp_path / "evil.pt"
-    torch.save({"format": "mnist-sum-checkpoint/1", "payload": _Payload(marker)}, evil)
+    torch.save({"format": "mnist-sum-checkpoint/1", "payload": PickledPayload(marker)}, evil)
     result = run_cli("evaluate", "--checkpoint", evil)
     assert_clean_error(result, "pickled Python objects")
     assert not marker.exists()

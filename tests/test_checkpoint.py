@@ -9,6 +9,8 @@ from mnist_sum import MnistSumError, SumNet, load_model, save_checkpoint
 from mnist_sum import checkpoint as checkpoint_module
 from mnist_sum.data import one_hot
 
+from conftest import PickledPayload
+
 
 @pytest.mark.parametrize("adder", ["learned", "exact"])
 def test_round_trip_gives_the_same_predictions(tmp_path, adder):
@@ -43,22 +45,12 @@ def test_a_crash_mid_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["m.pt"], "no temporary file may be left behind"
 
 
-class _Payload:
-    """Pickling this makes unpickling call os.system: what a malicious file does."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_a_pickled_payload_is_refused_and_never_runs(tmp_path):
     marker = tmp_path / "payload-ran"
     path = tmp_path / "evil.pt"
     good = SumNet()
     torch.save({"format": checkpoint_module.FORMAT, "config": good.config,
-                "state_dict": good.state_dict(), "extra": _Payload(marker)}, path)
+                "state_dict": good.state_dict(), "extra": PickledPayload(marker)}, path)
     with pytest.raises(MnistSumError, match="pickled Python objects"):
         load_model(path)
     assert not marker.exists(), "the payload ran"
