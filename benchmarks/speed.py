@@ -2,6 +2,7 @@
 
     python benchmarks/speed.py            # everything, about 6 minutes on 2 CPU cores
     python benchmarks/speed.py --quick    # step times only, under a minute
+    python benchmarks/speed.py --quick --compile   # adds SumNet under torch.compile
 
 Prints a markdown table and writes the same figures as JSON
 (benchmarks/results/speed_<device>.json).
@@ -122,18 +123,23 @@ def main():
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--quick", action="store_true", help="skip the time-to-accuracy training run")
+    parser.add_argument("--compile", action="store_true", help="also time SumNet under torch.compile")
     args = parser.parse_args()
     device = pick_device(args.device)
     torch.manual_seed(0)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; precision: {autocast_dtype(device) or torch.float32}; torch {torch.__version__}", file=sys.stderr)
 
+    networks = [("reference (as published: float32)", ReferenceNet, False),
+                ("reference, with our fast path", ReferenceNet, True),
+                ("SumNet (default, fast path)", SumNet, True)]
+    if args.compile:
+        networks.append(("SumNet, torch.compile", SumNet, True))
     rows = {}
-    for label, make, fast in [("reference (as published: float32)", ReferenceNet, False),
-                              ("reference, with our fast path", ReferenceNet, True),
-                              ("SumNet (default, fast path)", SumNet, True)]:
+    for label, make, fast in networks:
         model = make().to(device)
-        seconds = step_seconds(model, device, args.batch_size, fast)
+        timed = torch.compile(model) if "compile" in label else model  # compiles during the warm-up steps
+        seconds = step_seconds(timed, device, args.batch_size, fast)
         rows[label] = {"parameters": sum(p.numel() for p in model.parameters()),
                        "multiply_adds_per_image": multiply_adds(model, device),
                        "step_seconds": round(seconds, 5), "images_per_second": round(args.batch_size / seconds)}
@@ -170,7 +176,7 @@ def main():
         print(f"Full default run: {run['epochs']} epochs in {run['seconds']:.0f} s, digit "
               f"{100 * run['digit_accuracy']:.2f}%, sum {100 * run['sum_accuracy']:.2f}%")
 
-    out = Path("benchmarks/results") / f"speed_{device.type}.json"
+    out = Path("benchmarks/results") / f"speed_{device.type}{'_quick' if args.quick else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {out}", file=sys.stderr)
