@@ -162,7 +162,8 @@ def main():
                                       "digit_accuracy": history[-1]["digit_accuracy"],
                                       "sum_accuracy": history[-1]["sum_accuracy"]}
 
-    print(f"\nMeasured on {name} with `python benchmarks/speed.py`, batch {args.batch_size}:\n")
+    command = " ".join(["python", *sys.argv])
+    print(f"\nMeasured on {name} with `{command}`, batch {args.batch_size}:\n")
     print("| network | parameters | multiply-adds / image | train step (ms) | images / s | step time vs SumNet |")
     print("|---|---:|---:|---:|---:|---:|")
     for label, row in rows.items():
