@@ -127,7 +127,8 @@ def main():
     args = parser.parse_args()
     device = pick_device(args.device)
     torch.manual_seed(0)
-    name = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    cpu = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    name = torch.cuda.get_device_name() if device.type == "cuda" else cpu
     print(f"device: {name}; precision: {autocast_dtype(device) or torch.float32}; torch {torch.__version__}", file=sys.stderr)
 
     networks = [("reference (as published: float32)", ReferenceNet, False),

@@ -50,7 +50,8 @@ def build_parser():
     train.add_argument("--epochs", type=_positive_int, default=DEFAULTS["epochs"])
     train.add_argument("--batch-size", type=_positive_int, default=DEFAULTS["batch_size"])
     train.add_argument("--lr", type=_positive_float, default=DEFAULTS["lr"], help="peak learning rate of the one-cycle schedule")
-    train.add_argument("--seed", type=_non_negative_int, default=DEFAULTS["seed"], help="fixes data order, random numbers and weights")
+    train.add_argument("--seed", type=_non_negative_int, default=DEFAULTS["seed"],
+                       help="fixes data order, random numbers and weights")
     train.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_SUM_DATA or ./data)")
     train.add_argument("--out", default=DEFAULT_OUT, help=f"checkpoint file (default: {DEFAULT_OUT})")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
