@@ -189,6 +189,15 @@ def check_number(number):
     return number
 
 
+def pair_mask(pairs):
+    """A [digit, number] boolean table that is True exactly at the given (digit, number) pairs."""
+    mask = torch.zeros(NUM_DIGITS, NUM_DIGITS, dtype=torch.bool)
+    for pair in pairs:
+        digit, number = (check_number(int(v)) for v in pair)
+        mask[digit, number] = True
+    return mask
+
+
 class MNISTRandomNumber(Dataset):
     """Item i is ((image, number_onehot), (digit, sum)).
 
@@ -212,10 +221,7 @@ class MNISTRandomNumber(Dataset):
         self.images = normalise(images)  # decoded once: reading an item is just indexing
         self.digits = digits
         self.generator = torch.Generator().manual_seed(seed)
-        self.allowed = torch.ones(NUM_DIGITS, NUM_DIGITS, dtype=torch.bool)  # [digit, number]
-        for pair in held_out_pairs:
-            digit, number = (check_number(int(v)) for v in pair)
-            self.allowed[digit, number] = False
+        self.allowed = ~pair_mask(held_out_pairs)  # [digit, number]
         if not self.allowed.any(1).all():
             raise MnistSumError("held_out_pairs must leave every digit at least one number")
         if not train:

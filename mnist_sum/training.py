@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from tqdm import tqdm  # text bars: the same in a terminal, Jupyter and Colab, and no widget state
 
 from .checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
-from .data import MEAN, NUM_DIGITS, STD, MNISTRandomNumber, batches, one_hot
+from .data import MEAN, NUM_DIGITS, STD, MNISTRandomNumber, batches, one_hot, pair_mask
 from .errors import MnistSumError
 from .model import SumNet
 
@@ -347,11 +347,7 @@ def sum_accuracy_all_pairs(model, dataset, device="cpu", pairs=None, batch_size=
     With `pairs`, only the (digit, number) pairs listed count."""
     model.eval()
     device = torch.device(device)
-    counted = torch.ones(NUM_DIGITS, NUM_DIGITS, dtype=torch.bool, device=device)  # [digit, number]
-    if pairs is not None:
-        counted[:] = False
-        for digit, number in pairs:
-            counted[digit, number] = True
+    counted = (torch.ones(NUM_DIGITS, NUM_DIGITS, dtype=torch.bool) if pairs is None else pair_mask(pairs)).to(device)
     correct = total = 0
     for images, _, digits, _ in batches(dataset, batch_size, device=device):
         with precision(device):
