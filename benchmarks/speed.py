@@ -1,6 +1,6 @@
 """Side-by-side speed: the reference network against SumNet, in one process on one machine.
 
-    python benchmarks/speed.py            # everything, about 6 minutes on 2 CPU cores
+    python benchmarks/speed.py            # everything, about 7 minutes on 2 CPU cores
     python benchmarks/speed.py --quick    # step times only, under a minute
     python benchmarks/speed.py --quick --compile   # adds SumNet under torch.compile
 
@@ -21,8 +21,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mnist_sum import SumNet
+from mnist_sum.atomic import atomic_path
 from mnist_sum.data import MNISTRandomNumber, one_hot
 from mnist_sum.training import augment, autocast_dtype, channels_last, evaluate, loss_fn, pick_device, precision, train
+
+
+ROUNDS = 4
 
 
 class ReferenceNet(nn.Module):
@@ -64,8 +68,8 @@ def multiply_adds(model, device):
     return total
 
 
-def step_seconds(model, device, batch_size, fast, steps=12, warmup=4):
-    """Median time of one training step (augmentation, forward, backward, update) on random data."""
+def step_times(model, device, batch_size, fast, steps=12, warmup=4):
+    """Seconds per training step (augmentation, forward, backward, update) on random data, after warm-up."""
     model = model.to(device).train()
     if fast:
         model = model.to(memory_format=torch.channels_last)
@@ -89,7 +93,12 @@ def step_seconds(model, device, batch_size, fast, steps=12, warmup=4):
             torch.cuda.synchronize()
         if i >= warmup:
             times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def step_seconds(model, device, batch_size, fast, steps=12, warmup=4):
+    """Median time of one training step."""
+    return statistics.median(step_times(model, device, batch_size, fast, steps, warmup))
 
 
 def time_to_accuracy(device, targets=(0.990, 0.995), probe_every=20):
@@ -136,15 +145,24 @@ def main():
                 ("SumNet (default, fast path)", SumNet, True)]
     if args.compile:
         networks.append(("SumNet, torch.compile", SumNet, True))
+    # A shared machine speeds up and slows down; timing the networks in turns,
+    # round after round, lets such swings fall on all of them alike.
+    models = {label: make().to(device) for label, make, _ in networks}
+    timed = {label: torch.compile(m) if "compile" in label else m for label, m in models.items()}
+    times = {label: [] for label in models}
+    for round_ in range(ROUNDS):
+        for label, _, fast in networks:
+            steps = 4 if "reference" in label else 16  # a reference step is 20-40x longer
+            times[label] += step_times(timed[label], device, args.batch_size, fast, steps=steps,
+                                       warmup=4 if round_ == 0 else 1)  # compiling happens in round 0's warm-up
     rows = {}
-    for label, make, fast in networks:
-        model = make().to(device)
-        timed = torch.compile(model) if "compile" in label else model  # compiles during the warm-up steps
-        seconds = step_seconds(timed, device, args.batch_size, fast)
+    for label, model in models.items():
+        seconds = statistics.median(times[label])
         rows[label] = {"parameters": sum(p.numel() for p in model.parameters()),
                        "multiply_adds_per_image": multiply_adds(model, device),
-                       "step_seconds": round(seconds, 5), "images_per_second": round(args.batch_size / seconds)}
-        print(f"  {label}: {1000 * seconds:.1f} ms/step", file=sys.stderr)
+                       "step_seconds": round(seconds, 5), "images_per_second": round(args.batch_size / seconds),
+                       "steps_timed": len(times[label])}
+        print(f"  {label}: {1000 * seconds:.1f} ms/step (median of {len(times[label])})", file=sys.stderr)
     ours = rows["SumNet (default, fast path)"]["step_seconds"]
     for row in rows.values():
         row["slower_than_sumnet"] = round(row["step_seconds"] / ours, 1)
@@ -180,7 +198,8 @@ def main():
 
     out = Path("benchmarks/results") / f"speed_{device.type}{'_quick' if args.quick else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {out}", file=sys.stderr)
 
 

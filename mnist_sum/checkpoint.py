@@ -16,7 +16,7 @@ from .atomic import atomic_path
 from .errors import MnistSumError
 from .model import SumNet
 
-FORMAT = "mnist-sum-checkpoint/1"
+FORMAT = "mnist-sum-checkpoint/2"  # 2: the smaller, faster DigitCNN
 
 
 def library_versions():
@@ -72,7 +72,11 @@ def read_checkpoint(path):
         raise MnistSumError(
             f"checkpoint {path} is truncated or not a PyTorch file ({str(e).splitlines()[0][:120]}); "
             "train again or pick another file") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+    found = checkpoint.get("format") if isinstance(checkpoint, dict) else None
+    if isinstance(found, str) and found.startswith("mnist-sum-checkpoint/") and found != FORMAT:
+        raise MnistSumError(f"{path} was written by another version of mnist_sum (format {found}, this one reads "
+                            f"{FORMAT}); train a new one with: python -m mnist_sum train --out {path}")
+    if found != FORMAT:
         raise MnistSumError(f"{path} is not a mnist_sum checkpoint (expected format {FORMAT})")
     return checkpoint
 

@@ -19,6 +19,7 @@ from .data import NUM_DIGITS, NUM_SUMS
 from .errors import MnistSumError
 
 ADDERS = ("learned", "exact")
+DROPOUT = 0.3
 
 
 def conv_bn_relu(c_in, c_out, pool=False):
@@ -37,19 +38,26 @@ def conv_bn_relu(c_in, c_out, pool=False):
 class DigitCNN(nn.Module):
     """28x28 image -> 10 digit log-probabilities.
 
-    Four convolutions; three of them halve the image (28 -> 14 -> 7 -> 3) so
-    most of the work happens on small maps. `width` sets the channel count.
+    Five 3x3 convolutions in three stages, each ending in a 2x2 max-pool
+    (28 -> 14 -> 7 -> 3): `width` channels on the 28x28 map, twice that on
+    14x14, four then eight times that on 7x7. On a CPU the time goes into
+    moving feature maps through memory rather than into multiply-adds, so the
+    big map gets one thin convolution and the smaller maps get the rest.
     """
 
-    def __init__(self, width=32):
+    def __init__(self, width=16):
         super().__init__()
         self.features = nn.Sequential(
             conv_bn_relu(1, width, pool=True),               # 28 -> 14
-            conv_bn_relu(width, 2 * width, pool=True),       # 14 -> 7
-            conv_bn_relu(2 * width, 4 * width),              # 7: a second look before the last pool
-            conv_bn_relu(4 * width, 4 * width, pool=True),   # 7 -> 3
+            conv_bn_relu(width, 2 * width),
+            conv_bn_relu(2 * width, 2 * width, pool=True),   # 14 -> 7
+            conv_bn_relu(2 * width, 4 * width),
+            conv_bn_relu(4 * width, 8 * width, pool=True),   # 7 -> 3
         )
-        self.classifier = nn.Linear(4 * width * 3 * 3, NUM_DIGITS)
+        self.classifier = nn.Sequential(
+            nn.Dropout(DROPOUT),  # without it, accuracy slips in the last epochs as the net memorises
+            nn.Linear(8 * width * 3 * 3, NUM_DIGITS),
+        )
 
     def forward(self, images):
         logits = self.classifier(self.features(images).flatten(1))
@@ -92,7 +100,7 @@ class ExactAdder(nn.Module):
 class SumNet(nn.Module):
     """model(images [N,1,28,28] normalised, numbers_onehot [N,10]) -> (digit [N,10], sum [N,19]) log-probs."""
 
-    def __init__(self, adder="learned", width=32, hidden=128):
+    def __init__(self, adder="learned", width=16, hidden=128):
         super().__init__()
         if adder not in ADDERS:
             raise MnistSumError(f"adder must be one of {', '.join(ADDERS)}, got {adder!r}")

@@ -138,36 +138,62 @@ class WeightAverage:
 
 
 class _Generators:
-    """One seed, three independent streams: data order, random numbers, augmentation."""
+    """One seed, four independent streams: data order, random numbers, augmentation,
+    and torch's global generator, which seeds the weights and then draws the dropout masks."""
 
     def __init__(self, seed):
         self.order = torch.Generator().manual_seed(seed * 3 + 1)
         self.augment = torch.Generator().manual_seed(seed * 3 + 2)
 
-    def state(self, train_set):
-        return {"order": self.order.get_state(), "augment": self.augment.get_state(),
-                "numbers": train_set.generator.get_state()}
+    def state(self, train_set, device):
+        state = {"order": self.order.get_state(), "augment": self.augment.get_state(),
+                 "numbers": train_set.generator.get_state(), "dropout": torch.get_rng_state()}
+        if device.type == "cuda":  # dropout on a GPU draws from the GPU's generator
+            state["dropout_cuda"] = torch.cuda.get_rng_state(device)
+        return state
 
-    def restore(self, state, train_set):
+    def restore(self, state, train_set, device):
         self.order.set_state(state["order"])
         self.augment.set_state(state["augment"])
         train_set.generator.set_state(state["numbers"])
+        torch.set_rng_state(state["dropout"])
+        if device.type == "cuda" and "dropout_cuda" in state:
+            torch.cuda.set_rng_state(state["dropout_cuda"], device)
+
+
+class _StopRequest:
+    """Ctrl-C and SIGTERM (a closed Colab tab, `kill`) ask training to stop.
+
+    The request takes effect at the next step boundary, so no optimiser step,
+    progress bar or checkpoint is ever cut in half; a second signal stops at once.
+    """
+
+    def __init__(self):
+        self.requested = False
+
+    def _on_signal(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self):
+        if self.requested:
+            raise KeyboardInterrupt
 
 
 @contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM (a closed Colab tab, `kill`) ends training like Ctrl-C does."""
-    def raise_interrupt(signum, frame):
-        raise KeyboardInterrupt
+def _stop_on_signals():
+    stop = _StopRequest()
     try:
-        previous = signal.signal(signal.SIGTERM, raise_interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
+        previous = {signum: signal.signal(signum, stop._on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: signals cannot be caught here, Ctrl-C acts as usual
+        yield stop
         return
     try:
-        yield
+        yield stop
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def check_positive_int(name, value):
@@ -211,18 +237,19 @@ def train(epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size"], lr=DEFAU
     average = WeightAverage(model)
     history = []
     if resume:
-        history = _restore(out, run, model, average, optimizer, schedule, generators, train_set)
+        history = _restore(out, run, model, average, optimizer, schedule, generators, train_set, device)
         log(f"resuming {out} after epoch {len(history)} of {epochs}")
     scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype(device) == torch.float16)
     step_model = torch.compile(model) if compile else model  # shares its weights with `model`
     elapsed_before = history[-1]["elapsed_s"] if history else 0.0
     started = time.perf_counter()
 
-    with _sigterm_as_interrupt():
+    with _stop_on_signals() as stop:
         for epoch in range(len(history), epochs):
             try:
+                stop.check()
                 _run_epoch(model, step_model, average, train_set, test_set, generators, optimizer, schedule,
-                           scaler, batch_size, device, epoch, run, history, out, progress, log, on_step,
+                           scaler, batch_size, device, epoch, run, history, out, progress, log, on_step, stop,
                            elapsed=lambda: elapsed_before + time.perf_counter() - started)
             except KeyboardInterrupt:
                 saved = f"epoch {len(history)} is saved in {out}" if history else "no epoch had finished yet"
@@ -246,11 +273,11 @@ def _optimizer_and_schedule(model, lr, total_steps):
 
 
 def _run_epoch(model, step_model, average, train_set, test_set, generators, optimizer, schedule, scaler,
-               batch_size, device, epoch, run, history, out, progress, log, on_step, elapsed):
+               batch_size, device, epoch, run, history, out, progress, log, on_step, stop, elapsed):
     """Train one epoch, evaluate the averaged model, append to `history`, save the checkpoint."""
     epochs = run["epochs"]
     train_loss = _train_one_epoch(step_model, average, train_set, generators, optimizer, schedule, scaler,
-                                  batch_size, device, f"epoch {epoch + 1}/{epochs}", progress, on_step)
+                                  batch_size, device, f"epoch {epoch + 1}/{epochs}", progress, on_step, stop)
     if not math.isfinite(train_loss):
         kept = f"the checkpoint of epoch {epoch} is kept in {out}" if epoch > 0 else "nothing was saved"
         raise MnistSumError(f"the training loss became {train_loss} in epoch {epoch + 1}, so training "
@@ -264,7 +291,7 @@ def _run_epoch(model, step_model, average, train_set, test_set, generators, opti
     save_checkpoint(out, average.model, metrics={"history": history + [entry], "run": run}, training_state={
         "run": run, "history": history + [entry], "live_state_dict": model.state_dict(),
         "average_steps": average.steps, "optimizer": optimizer.state_dict(),
-        "schedule": schedule.state_dict(), "generators": generators.state(train_set),
+        "schedule": schedule.state_dict(), "generators": generators.state(train_set, device),
     })
     history.append(entry)  # only once it is safely on disk
     log(f"epoch {epoch + 1}/{epochs}: train loss {train_loss:.4f}, test loss {metrics['loss']:.4f}, "
@@ -272,7 +299,7 @@ def _run_epoch(model, step_model, average, train_set, test_set, generators, opti
         f"({entry['elapsed_s']:.0f} s)")
 
 
-def _restore(out, run, model, average, optimizer, schedule, generators, train_set):
+def _restore(out, run, model, average, optimizer, schedule, generators, train_set, device):
     """Load everything a run saved after its last finished epoch; return its history."""
     checkpoint = read_checkpoint(out)
     state = checkpoint.get("training_state")
@@ -290,12 +317,12 @@ def _restore(out, run, model, average, optimizer, schedule, generators, train_se
     average.steps = state["average_steps"]
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
-    generators.restore(state["generators"], train_set)
+    generators.restore(state["generators"], train_set, device)
     return state["history"]
 
 
 def _train_one_epoch(model, average, train_set, generators, optimizer, schedule, scaler,
-                     batch_size, device, label, progress, on_step=None):
+                     batch_size, device, label, progress, on_step=None, stop=None):
     total = torch.zeros((), device=device)  # summed on the device: no sync per step
     steps = math.ceil(len(train_set) / batch_size)
     bar = tqdm(batches(train_set, batch_size, generators.order, device), total=steps,
@@ -314,6 +341,8 @@ def _train_one_epoch(model, average, train_set, generators, optimizer, schedule,
         total += loss.detach()
         if on_step is not None:
             on_step(schedule.last_epoch, average.model)
+        if stop is not None:
+            stop.check()
         if step % 25 == 0 or step == steps:
             running = total.item() / step
             if not math.isfinite(running):

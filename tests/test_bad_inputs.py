@@ -12,6 +12,7 @@ from PIL import Image
 
 from mnist_sum import MnistSumError, MNISTRandomNumber, SumNet, ensure_mnist, load_model, predict, save_checkpoint, train
 from mnist_sum import data as data_module
+from mnist_sum.checkpoint import FORMAT
 from mnist_sum.data import one_hot
 
 from conftest import PickledPayload, assert_clean_error, run_cli
@@ -216,7 +217,7 @@ def checkpoint(tmp_path):
 
 def test_cli_refuses_a_pickled_payload(tmp_path):
     marker, evil = tmp_path / "ran", tmp_path / "evil.pt"
-    torch.save({"format": "mnist-sum-checkpoint/1", "payload": PickledPayload(marker)}, evil)
+    torch.save({"format": FORMAT, "payload": PickledPayload(marker)}, evil)
     result = run_cli("evaluate", "--checkpoint", evil)
     assert_clean_error(result, "pickled Python objects")
     assert not marker.exists()

@@ -87,6 +87,14 @@ def test_truncated_checkpoint_is_refused(tmp_path):
         load_model(path)
 
 
+def test_a_checkpoint_of_an_older_format_names_the_version_and_the_fix(tmp_path):
+    path = tmp_path / "old.pt"
+    torch.save({"format": "mnist-sum-checkpoint/1", "config": {"adder": "learned", "width": 32, "hidden": 128},
+                "state_dict": {}}, path)
+    with pytest.raises(MnistSumError, match="another version of mnist_sum .*python -m mnist_sum train"):
+        load_model(path)
+
+
 def test_a_plain_state_dict_is_not_a_mnist_sum_checkpoint(tmp_path):
     path = tmp_path / "m.pt"
     torch.save(SumNet().state_dict(), path)

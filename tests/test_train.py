@@ -1,5 +1,6 @@
 """Training end to end on real MNIST (CPU): accuracy, reproducibility, interruption, numerical faults."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -69,6 +70,24 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(data_dir, 
 def _cli_train(out, data_dir, *extra):
     return [sys.executable, "-m", "mnist_sum", "train", "--epochs", "3", "--limit", "3000", "--seed", "4",
             "--device", "cpu", "--data-dir", str(data_dir), "--out", str(out), *extra]
+
+
+def test_a_signal_stops_training_at_the_next_step_boundary(data_dir, tmp_path, monkeypatch):
+    handler_before = signal.getsignal(signal.SIGINT)
+    augment, augmented, finished = train_module.augment, [], []
+
+    def augment_then_interrupt_in_step_3(images, generator):
+        augmented.append(1)
+        if len(augmented) == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C at the start of step 3
+        return augment(images, generator)
+
+    monkeypatch.setattr(train_module, "augment", augment_then_interrupt_in_step_3)
+    with pytest.raises(train_module.TrainingInterrupted, match="--resume"):
+        train(epochs=1, limit=2560, data_dir=data_dir, out=tmp_path / "m.pt", device="cpu", progress=False,
+              log=lambda line: None, on_step=lambda step, model: finished.append(step))
+    assert finished == [1, 2, 3]  # step 3 still finished; step 4 never began
+    assert signal.getsignal(signal.SIGINT) is handler_before
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
