@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import NUM_DIGITS, NUM_SUMS
+from .data import NUM_DIGITS, NUM_SUMS, one_hot
 from .errors import MnistSumError
 
 ADDERS = ("learned", "exact")
@@ -157,7 +157,7 @@ def summary(model):
     hooks = [m.register_forward_hook(record(name)) for name, m in leaves]
     was_training = model.training
     with torch.no_grad():
-        model.eval()(torch.zeros(1, 1, 28, 28), F.one_hot(torch.tensor([3]), NUM_DIGITS).float())
+        model.eval()(torch.zeros(1, 1, 28, 28), one_hot(torch.tensor([3])))
     model.train(was_training)
     for hook in hooks:
         hook.remove()

@@ -322,7 +322,7 @@ def _restore(out, run, model, average, optimizer, schedule, generators, train_se
 
 
 def _train_one_epoch(model, average, train_set, generators, optimizer, schedule, scaler,
-                     batch_size, device, label, progress, on_step=None, stop=None):
+                     batch_size, device, label, progress, on_step, stop):
     total = torch.zeros((), device=device)  # summed on the device: no sync per step
     steps = math.ceil(len(train_set) / batch_size)
     bar = tqdm(batches(train_set, batch_size, generators.order, device), total=steps,
@@ -341,8 +341,7 @@ def _train_one_epoch(model, average, train_set, generators, optimizer, schedule,
         total += loss.detach()
         if on_step is not None:
             on_step(schedule.last_epoch, average.model)
-        if stop is not None:
-            stop.check()
+        stop.check()
         if step % 25 == 0 or step == steps:
             running = total.item() / step
             if not math.isfinite(running):
