@@ -14,6 +14,7 @@ import platform
 import statistics
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -23,8 +24,9 @@ import torch.nn.functional as F
 from mnist_sum import SumNet
 from mnist_sum.atomic import atomic_path
 from mnist_sum.data import MNISTRandomNumber, one_hot
-from mnist_sum.training import augment, autocast_dtype, channels_last, evaluate, loss_fn, pick_device, precision, train
-
+from mnist_sum.device import Precision, channels_last, pick_device
+from mnist_sum.evaluation import evaluate, loss_fn
+from mnist_sum.training import augment, train
 
 ROUNDS = 4
 
@@ -57,7 +59,8 @@ def multiply_adds(model, device):
     def count(module, inputs, output):
         nonlocal total
         if isinstance(module, nn.Conv2d):
-            total += output[0].numel() * module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            kernel = module.kernel_size[0] * module.kernel_size[1]
+            total += output[0].numel() * module.in_channels // module.groups * kernel
         elif isinstance(module, nn.Linear):
             total += module.in_features * module.out_features
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
@@ -83,7 +86,7 @@ def step_times(model, device, batch_size, fast, steps=12, warmup=4):
         start = time.perf_counter()
         x = augment(images, generator)
         x = channels_last(x) if fast else x
-        with precision(device) if fast else torch.autocast(device.type, enabled=False):
+        with Precision.for_device(device).autocast() if fast else nullcontext():
             digit_log_probs, sum_log_probs = model(x, one_hot(numbers))
             loss = loss_fn(digit_log_probs, sum_log_probs, digits, digits + numbers)
         optimizer.zero_grad(set_to_none=True)
@@ -138,7 +141,7 @@ def main():
     torch.manual_seed(0)
     cpu = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
     name = torch.cuda.get_device_name() if device.type == "cuda" else cpu
-    print(f"device: {name}; precision: {autocast_dtype(device) or torch.float32}; torch {torch.__version__}", file=sys.stderr)
+    print(f"device: {name}; precision: {Precision.for_device(device)}; torch {torch.__version__}", file=sys.stderr)
 
     networks = [("reference (as published: float32)", ReferenceNet, False),
                 ("reference, with our fast path", ReferenceNet, True),

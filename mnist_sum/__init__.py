@@ -1,11 +1,21 @@
-"""mnist_sum: read an MNIST digit and add a random number 0-9 to it, with one network."""
+"""mnist_sum: read an MNIST digit and add a random number 0-9 to it, with one network.
+
+Reading order, each module one idea and importing only the ones before it:
+errors, atomic (small utilities); config (every setting); download (MNIST onto
+disk); data (the dataset); model (SumNet); device (device and precision);
+evaluation; checkpoint; progress, stopping (around the loop); augment;
+training; predict; diagrams, plots (figures); cli.
+"""
 
 from .checkpoint import load_model, save_checkpoint
-from .data import MNISTRandomNumber, ensure_mnist
+from .config import TrainConfig
+from .data import MNISTRandomNumber
+from .download import ensure_mnist
 from .errors import MnistSumError
+from .evaluation import evaluate
 from .model import SumNet
 from .predict import predict
-from .training import evaluate, train
+from .training import train
 
-__all__ = ["MNISTRandomNumber", "MnistSumError", "SumNet", "ensure_mnist", "evaluate",
+__all__ = ["MNISTRandomNumber", "MnistSumError", "SumNet", "TrainConfig", "ensure_mnist", "evaluate",
            "load_model", "predict", "save_checkpoint", "train"]

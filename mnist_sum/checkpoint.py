@@ -20,8 +20,10 @@ FORMAT = "mnist-sum-checkpoint/2"  # 2: the smaller, faster DigitCNN
 
 
 def library_versions():
-    import torchvision
-    return {"python": platform.python_version(), "torch": str(torch.__version__), "torchvision": str(torchvision.__version__)}
+    import torchvision  # slow to import, and only its version is needed here
+
+    return {"python": platform.python_version(), "torch": str(torch.__version__),
+            "torchvision": str(torchvision.__version__)}
 
 
 def atomic_torch_save(obj, path):
@@ -38,13 +40,15 @@ def atomic_torch_save(obj, path):
                             "choose a writable --out with free space") from None
 
 
-def save_checkpoint(path, model, metrics=None, training_state=None):
-    """Everything needed to rebuild the model; `training_state` adds what `--resume` needs."""
+def save_checkpoint(path, model, metrics=None, train_config=None, training_state=None):
+    """Everything needed to rebuild the model; `train_config` (the settings, a
+    dict) and `training_state` add what `--resume` needs."""
     atomic_torch_save({
         "format": FORMAT,
         "config": model.config,
         "state_dict": model.state_dict(),
         "metrics": metrics or {},
+        "train_config": train_config,
         "versions": library_versions(),
         "training_state": training_state,
     }, path)
@@ -97,5 +101,10 @@ def model_from_checkpoint(checkpoint, path="checkpoint"):
 
 def load_model(path, device="cpu"):
     """A ready SumNet from a checkpoint, in eval mode, on `device`."""
-    model = model_from_checkpoint(read_checkpoint(path), path)
-    return model.to(device).eval()
+    return load_model_and_checkpoint(path, device)[0]
+
+
+def load_model_and_checkpoint(path, device="cpu"):
+    """(model, the checkpoint's dictionary), reading the file once."""
+    checkpoint = read_checkpoint(path)
+    return model_from_checkpoint(checkpoint, path).to(device).eval(), checkpoint

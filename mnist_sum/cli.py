@@ -7,8 +7,19 @@ an interrupted training run exits 130 after saying how to resume.
 import argparse
 import json
 import sys
+from dataclasses import fields
+from functools import partial
 
+from .checkpoint import load_model
+from .config import ADDERS, DEFAULT_OUT, KINDS, TrainConfig
+from .data import MNISTRandomNumber
+from .device import DEVICES, pick_device
 from .errors import MnistSumError
+from .evaluation import evaluate
+from .plots import draw_all
+from .predict import predict
+from .stopping import TrainingInterrupted
+from .training import train
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -34,71 +45,92 @@ def _checked(convert, is_valid, expected):
     return parse
 
 
-_positive_int = _checked(int, lambda v: v >= 1, "a positive integer")
-_non_negative_int = _checked(int, lambda v: v >= 0, "a non-negative integer")
-_positive_float = _checked(float, lambda v: 0 < v < float("inf"), "a positive number")  # NaN fails too
+def _pairs(text):
+    """'0+1,1+4' -> ((0, 1), (1, 4))"""
+    try:
+        pairs = tuple(tuple(int(v) for v in item.split("+")) for item in text.split(",") if item.strip())
+    except ValueError:
+        pairs = None
+    if pairs is None or not all(len(p) == 2 and all(0 <= v <= 9 for v in p) for p in pairs):
+        raise argparse.ArgumentTypeError(f"expected digit+number pairs such as 0+1,1+4, got {text!r}")
+    return pairs
+
+
+def _add_settings(parser):
+    """One option per TrainConfig field: its name, checks, default and help come from there."""
+    for f in fields(TrainConfig):
+        kind = f.metadata.get("kind")
+        option = "--" + f.name.replace("_", "-")
+        if f.name == "adder":
+            parser.add_argument(option, choices=ADDERS, default=f.default, help=f.metadata["help"])
+        elif f.name == "held_out_pairs":
+            parser.add_argument(option, type=_pairs, default=f.default, metavar="PAIRS", help=f.metadata["help"])
+        else:
+            convert, is_valid = KINDS[kind]
+            parser.add_argument(option, type=_checked(convert, is_valid, kind), default=f.default,
+                                metavar=f.name.split("_")[-1].upper(), help=f.metadata["help"])
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or action.default == ():
+            return action.help
+        return super()._get_help_string(action)
+
+
 _digit = _checked(int, lambda v: 0 <= v <= 9, "an integer from 0 to 9")
+_DEVICE_HELP = "auto: cuda, else mps, else cpu"
 
 
 def build_parser():
-    from .training import DEFAULT_OUT, DEFAULTS
-
     parser = _Parser(prog="python -m mnist_sum", description="Read an MNIST digit and add a random number 0-9 to it.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    add = partial(commands.add_parser, formatter_class=_HelpFormatter)
 
-    train = commands.add_parser("train", help="train a SumNet on MNIST and save a checkpoint")
-    train.add_argument("--epochs", type=_positive_int, default=DEFAULTS["epochs"])
-    train.add_argument("--batch-size", type=_positive_int, default=DEFAULTS["batch_size"])
-    train.add_argument("--lr", type=_positive_float, default=DEFAULTS["lr"], help="peak learning rate of the one-cycle schedule")
-    train.add_argument("--seed", type=_non_negative_int, default=DEFAULTS["seed"],
-                       help="fixes data order, random numbers and weights")
-    train.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_SUM_DATA or ./data)")
-    train.add_argument("--out", default=DEFAULT_OUT, help=f"checkpoint file (default: {DEFAULT_OUT})")
-    train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    train.add_argument("--limit", type=_positive_int, default=None, help="train on the first N training images only")
-    train.add_argument("--adder", choices=["learned", "exact"], default=DEFAULTS["adder"])
-    train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    train.add_argument("--compile", action="store_true", help="run the training step through torch.compile")
-    train.add_argument("--json", action="store_true", help="print the per-epoch history as one JSON object")
+    train = add("train", help="train a SumNet on MNIST and save a checkpoint after every epoch")
+    _add_settings(train.add_argument_group("settings (mnist_sum.TrainConfig)"))
+    run = train.add_argument_group("where and how")
+    run.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_SUM_DATA or ./data)")
+    run.add_argument("--out", default=DEFAULT_OUT, help="checkpoint file")
+    run.add_argument("--device", choices=DEVICES, default="auto", help=_DEVICE_HELP)
+    run.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    run.add_argument("--compile", action="store_true", help="run the training step through torch.compile")
+    run.add_argument("--json", action="store_true", help="print the per-epoch history as one JSON object")
 
-    evaluate = commands.add_parser("evaluate", help="test-set accuracy of a checkpoint")
-    evaluate.add_argument("--checkpoint", required=True)
-    evaluate.add_argument("--data-dir", default=None)
-    evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    evaluate = add("evaluate", help="test-set accuracy of a checkpoint")
+    evaluate.add_argument("--checkpoint", required=True, help="a file written by train")
+    evaluate.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_SUM_DATA or ./data)")
+    evaluate.add_argument("--device", choices=DEVICES, default="auto", help=_DEVICE_HELP)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
-    predict = commands.add_parser("predict", help="read the digit in an image file and add NUMBER")
-    predict.add_argument("--checkpoint", required=True)
+    predict = add("predict", help="read the digit in an image file and add NUMBER")
+    predict.add_argument("--checkpoint", required=True, help="a file written by train")
     predict.add_argument("image", metavar="IMAGE", help="PNG or JPEG of one handwritten digit")
     predict.add_argument("number", metavar="NUMBER", type=_digit, help="integer 0-9")
     predict.add_argument("--json", action="store_true", help="print one JSON object")
 
-    figures = commands.add_parser("figures", help="draw the figures of a trained checkpoint into images/")
-    figures.add_argument("--checkpoint", default=DEFAULT_OUT)
-    figures.add_argument("--data-dir", default=None)
-    figures.add_argument("--out-dir", default="images")
+    figures = add("figures", help="draw the figures of a trained checkpoint")
+    figures.add_argument("--checkpoint", default=DEFAULT_OUT, help="a file written by train")
+    figures.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_SUM_DATA or ./data)")
+    figures.add_argument("--out-dir", default="images", help="folder for the PNG files")
     return parser
 
 
 def run(args):
     if args.command == "train":
-        from .training import train
-
-        _, history = train(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                           data_dir=args.data_dir, out=args.out, device=args.device, limit=args.limit,
-                           adder=args.adder, resume=args.resume, compile=args.compile,
-                           log=(lambda line: print(line, file=sys.stderr)) if args.json else print)
+        config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+        log = (lambda line: print(line, file=sys.stderr)) if args.json else print  # stdout holds only the JSON
+        _, history = train(config, data_dir=args.data_dir, out=args.out, device=args.device, resume=args.resume,
+                           compile=args.compile, log=log)
         print(f"saved {args.out}", file=sys.stderr)
         if args.json:
             print(json.dumps({"checkpoint": args.out, "history": history}))
     elif args.command == "evaluate":
-        from .checkpoint import load_model
-        from .data import MNISTRandomNumber
-        from .training import evaluate, pick_device
-
         device = pick_device(args.device)
         model = load_model(args.checkpoint, device)
-        metrics = evaluate(model, MNISTRandomNumber(train=False, root=args.data_dir), device)
+        metrics = evaluate(model, MNISTRandomNumber(train=False, root=args.data_dir))
         if args.json:
             print(json.dumps(metrics))
         else:
@@ -106,27 +138,18 @@ def run(args):
             print(f"sum accuracy (test pairs): {100 * metrics['sum_accuracy']:.2f}%")
             print(f"sum accuracy (all 100,000 pairs): {100 * metrics['sum_accuracy_all_pairs']:.2f}%")
     elif args.command == "predict":
-        from .checkpoint import load_model
-        from .predict import predict
-
-        model = load_model(args.checkpoint)
-        result = predict(model, args.image, args.number)
+        result = predict(load_model(args.checkpoint), args.image, args.number)
         if args.json:
             print(json.dumps(result))
         else:
             print(f"digit {result['digit']} (p={result['digit_probability']:.3f}), "
                   f"{result['digit']} + {args.number} = {result['sum']} (p={result['sum_probability']:.3f})")
     elif args.command == "figures":
-        from .plots import draw_all
-
-        for path in draw_all(args.checkpoint, args.data_dir, args.out_dir):
-            print(f"wrote {path}")
+        draw_all(args.checkpoint, args.data_dir, args.out_dir, log=print)
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from .training import TrainingInterrupted
-
     try:
         run(args)
     except TrainingInterrupted as e:

@@ -15,11 +15,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .config import ADDERS, TrainConfig
 from .data import NUM_DIGITS, NUM_SUMS, one_hot
 from .errors import MnistSumError
-
-ADDERS = ("learned", "exact")
-DROPOUT = 0.3
 
 
 def conv_bn_relu(c_in, c_out, pool=False):
@@ -45,7 +43,7 @@ class DigitCNN(nn.Module):
     big map gets one thin convolution and the smaller maps get the rest.
     """
 
-    def __init__(self, width=16):
+    def __init__(self, width=TrainConfig.width, dropout=TrainConfig.dropout):
         super().__init__()
         self.features = nn.Sequential(
             conv_bn_relu(1, width, pool=True),               # 28 -> 14
@@ -55,7 +53,7 @@ class DigitCNN(nn.Module):
             conv_bn_relu(4 * width, 8 * width, pool=True),   # 7 -> 3
         )
         self.classifier = nn.Sequential(
-            nn.Dropout(DROPOUT),  # without it, accuracy slips in the last epochs as the net memorises
+            nn.Dropout(dropout),  # without it, accuracy slips in the last epochs as the net memorises
             nn.Linear(8 * width * 3 * 3, NUM_DIGITS),
         )
 
@@ -67,7 +65,7 @@ class DigitCNN(nn.Module):
 class LearnedAdder(nn.Module):
     """[digit probs, one-hot number] (20 wide) -> fully connected layers -> 19 log-probs."""
 
-    def __init__(self, hidden=128):
+    def __init__(self, hidden=TrainConfig.hidden):
         super().__init__()
         self.layers = nn.Sequential(
             nn.Linear(2 * NUM_DIGITS, hidden), nn.ReLU(inplace=True),
@@ -100,12 +98,13 @@ class ExactAdder(nn.Module):
 class SumNet(nn.Module):
     """model(images [N,1,28,28] normalised, numbers_onehot [N,10]) -> (digit [N,10], sum [N,19]) log-probs."""
 
-    def __init__(self, adder="learned", width=16, hidden=128):
+    def __init__(self, adder=TrainConfig.adder, width=TrainConfig.width, hidden=TrainConfig.hidden,
+                 dropout=TrainConfig.dropout):
         super().__init__()
         if adder not in ADDERS:
             raise MnistSumError(f"adder must be one of {', '.join(ADDERS)}, got {adder!r}")
-        self.config = {"adder": adder, "width": int(width), "hidden": int(hidden)}
-        self.digit_net = DigitCNN(width)
+        self.config = {"adder": adder, "width": int(width), "hidden": int(hidden), "dropout": float(dropout)}
+        self.digit_net = DigitCNN(width, dropout)
         self.adder = LearnedAdder(hidden) if adder == "learned" else ExactAdder()
 
     def forward(self, images, numbers_onehot):

@@ -1,8 +1,9 @@
-"""The figures: training curves, confusion matrices, the expected-output grid,
-the most confident mistakes and the architecture graph.
+"""The figures of data and results: samples, the loss curve, training curves,
+confusion matrices, the expected-output grid and the most confident mistakes.
 
 Each function returns a matplotlib Figure (a notebook shows it as a cell's
-value) and, given a path, also writes a PNG there atomically.
+value) and, given a path, also writes a PNG there atomically. `draw_all`
+makes every figure that needs a trained checkpoint.
 """
 
 import math
@@ -12,26 +13,12 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .atomic import atomic_path
-from .data import MEAN, STD
+from .checkpoint import load_model_and_checkpoint
+from .data import MEAN, STD, MNISTRandomNumber
+from .diagrams import INSTALL_DOT, finish, have_dot, model_graph
+from .evaluation import evaluate, predict_batches
 
 RIGHT, WRONG = "#1a7f37", "#cf222e"
-
-
-def save_figure(fig, path):
-    """PNG via a temporary file and a rename: never half a picture on disk."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        # no software tag in the metadata: the same figure gives the same bytes
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    return path
-
-
-def _finish(fig, path):
-    if path is not None:
-        save_figure(fig, path)
-    return fig
 
 
 def _show_digit(ax, image):
@@ -48,7 +35,7 @@ def samples(dataset, count=8, path=None):
         _show_digit(ax, image)
         ax.set_title(f"number {int(number_onehot.argmax())}", fontsize=10)
         ax.set_xlabel(f"digit {int(digit)}, sum {int(total)}", fontsize=10)
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def negative_log_likelihood(path=None):
@@ -59,29 +46,31 @@ def negative_log_likelihood(path=None):
     ax.plot(p, -torch.log(p))
     ax.set(xlabel="probability given to the true class", ylabel="loss = -log(p)", title="Negative log-likelihood")
     ax.grid(alpha=0.3)
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def training_curves(history, path=None):
-    """Loss and both accuracies per epoch."""
+    """Loss, both accuracies and the learning rate per epoch."""
     epochs = [h["epoch"] for h in history]
-    fig = Figure(figsize=(10, 3.6))
-    loss_ax, acc_ax = fig.subplots(1, 2)
-    loss_ax.plot(epochs, [h["train_loss"] for h in history], "o-", label="train (augmented)")
-    loss_ax.plot(epochs, [h["test_loss"] for h in history], "o-", label="test")
+    fig = Figure(figsize=(13, 3.6))
+    loss_ax, acc_ax, lr_ax = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 0.7]})
+    loss_ax.plot(epochs, [h["train_loss"] for h in history], "o-", label="train (augmented, live model)")
+    loss_ax.plot(epochs, [h["test_loss"] for h in history], "o-", label="test (averaged model)")
     loss_ax.set(xlabel="epoch", ylabel="NLL digit + NLL sum", title="Loss", yscale="log")
-    loss_ax.legend()
+    loss_ax.legend(fontsize=8)
     acc_ax.plot(epochs, [100 * h["digit_accuracy"] for h in history], "o-", label="digit")
     acc_ax.plot(epochs, [100 * h["sum_accuracy"] for h in history], "s--", label="sum")
     acc_ax.axhline(99.24, color="gray", lw=0.8, ls=":", label="reference digit 99.24%")
     lowest = min(min(h["digit_accuracy"], h["sum_accuracy"]) for h in history)
     acc_ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy (averaged weights)",
                ylim=(min(98.5, 100 * lowest - 0.3), 100))
-    acc_ax.legend(loc="lower right")
-    for ax in (loss_ax, acc_ax):
+    acc_ax.legend(loc="lower right", fontsize=8)
+    lr_ax.plot(epochs, [h["lr"] for h in history], "o-", color="#8250df")
+    lr_ax.set(xlabel="epoch", ylabel="CNN learning rate", title="Learning rate at each epoch's end")
+    for ax in (loss_ax, acc_ax, lr_ax):
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def confusion_matrices(metrics, path=None):
@@ -100,26 +89,39 @@ def confusion_matrices(metrics, path=None):
         ax.set(xticks=range(size), yticks=range(size), xlabel="predicted", ylabel="true",
                title=f"{title}: {100 * metrics[key.replace('confusion', 'accuracy')]:.2f}% correct")
         ax.tick_params(labelsize=7)
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
-def expected_output(dataset, digit_log_probs, sum_log_probs, count=24, columns=8, path=None):
-    """The exercise in one picture: image, number, predicted digit and sum; green right, red wrong."""
-    fig = Figure(figsize=(1.6 * columns, 1.9 * math.ceil(count / columns)))
-    axes = fig.subplots(math.ceil(count / columns), columns).flatten()
-    for i, ax in enumerate(axes):
-        if i >= count:
-            ax.axis("off")
-            continue
+def showcase_indices(digit_log_probs, sum_log_probs, dataset, right=18, wrong=6):
+    """The fixed rule for the expected-output grid: the first `right` test items,
+    then the first `wrong` items the model gets wrong (digit or sum), in index order."""
+    sums = dataset.digits + dataset.fixed_numbers
+    is_wrong = (digit_log_probs.argmax(1) != dataset.digits) | (sum_log_probs.argmax(1) != sums)
+    first = list(range(right))
+    return first + [i for i in is_wrong.nonzero().flatten().tolist() if i not in first][:wrong]
+
+
+def expected_output(dataset, digit_log_probs, sum_log_probs, columns=8, path=None):
+    """The exercise in one picture: image, number, predicted digit and sum, with
+    the model's first mistakes; right and wrong told apart by colour and by a symbol."""
+    indices = showcase_indices(digit_log_probs, sum_log_probs, dataset)
+    rows = math.ceil(len(indices) / columns)
+    fig = Figure(figsize=(1.6 * columns, 1.95 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False).flatten()
+    for ax in axes[len(indices):]:
+        ax.axis("off")
+    for ax, i in zip(axes, indices):
         number = int(dataset.fixed_numbers[i])
         digit, total = int(digit_log_probs[i].argmax()), int(sum_log_probs[i].argmax())
         true_digit = int(dataset.digits[i])
         correct = digit == true_digit and total == true_digit + number
         _show_digit(ax, dataset.images[i])
-        ax.set_title(f"{digit} + {number} = {total}", color=RIGHT if correct else WRONG, fontsize=11)
-        ax.set_xlabel(f"true {true_digit} + {number} = {true_digit + number}", fontsize=7)
-    fig.suptitle("image + number  ->  predicted digit + number = predicted sum")
-    return _finish(fig, path)
+        ax.set_title(f"{'✓' if correct else '✗'} {digit} + {number} = {total}", color=RIGHT if correct else WRONG,
+                     fontsize=11, weight="normal" if correct else "bold")
+        ax.set_xlabel(f"true {true_digit} + {number} = {true_digit + number}  (#{i})", fontsize=7)
+    fig.suptitle("image + number  ->  predicted digit + number = predicted sum   "
+                 "(✓ right, ✗ wrong; the last row: the model's first mistakes)")
+    return finish(fig, path)
 
 
 def confident_mistakes(dataset, digit_log_probs, count=12, path=None):
@@ -141,53 +143,33 @@ def confident_mistakes(dataset, digit_log_probs, count=12, path=None):
         ax.set_title(f"said {int(predicted[i])} ({100 * p.max():.0f}%)", color=WRONG, fontsize=9)
         ax.set_xlabel(f"label {int(dataset.digits[i])} (test #{i})", fontsize=8)
     fig.suptitle(f"Most confident mistakes ({len(wrong)} of {len(dataset)} test digits wrong)")
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
-def model_graph(model, path):
-    """The autograd graph drawn by torchviz, saved as PNG (needs Graphviz's `dot`)."""
-    from torchviz import make_dot
-
-    from .errors import MnistSumError
-
-    was_training = model.training
-    model.eval()
-    images = torch.zeros(1, 1, 28, 28)
-    numbers = torch.zeros(1, 10)
-    numbers[0, 3] = 1
-    digit_log_probs, sum_log_probs = model(images, numbers)
-    model.train(was_training)
-    graph = make_dot((digit_log_probs, sum_log_probs), params=dict(model.named_parameters()))
-    graph.format = "png"
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        png = graph.pipe(format="png")
-    except Exception as e:  # graphviz raises ExecutableNotFound when `dot` is missing
-        raise MnistSumError(f"cannot draw the model graph: {e}. Install Graphviz (apt-get install graphviz)") from None
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(png)
-    return graph
-
-
-def draw_all(checkpoint_path, data_dir=None, out_dir="images"):
-    """Every figure that needs a trained model, from one checkpoint."""
-    from .checkpoint import load_model, read_checkpoint
-    from .data import MNISTRandomNumber
-    from .training import evaluate, predict_batches
-
+def draw_all(checkpoint_path, data_dir=None, out_dir="images", log=print):
+    """Every figure that needs a trained model, from one checkpoint; logs each file it writes.
+    Without Graphviz's `dot` the architecture graph is skipped, with one line saying how to get it."""
     out_dir = Path(out_dir)
-    history = read_checkpoint(checkpoint_path).get("metrics", {}).get("history", [])
-    model = load_model(checkpoint_path)
+    model, checkpoint = load_model_and_checkpoint(checkpoint_path)
     test_set = MNISTRandomNumber(train=False, root=data_dir)
-    digit_log_probs, sum_log_probs = predict_batches(model, test_set)
+    predictions = predict_batches(model, test_set)
+    history = checkpoint.get("metrics", {}).get("history", [])
+    drawers = {
+        "training_curves.png": (lambda path: training_curves(history, path)) if history else None,
+        "confusion_matrices.png": lambda path: confusion_matrices(
+            evaluate(model, test_set, predictions=predictions), path),
+        "expected_viz.png": lambda path: expected_output(test_set, *predictions, path=path),
+        "confident_mistakes.png": lambda path: confident_mistakes(test_set, predictions[0], path=path),
+        "model_graph.png": (lambda path: model_graph(model, path)) if have_dot() else None,
+    }
     written = []
-    if history:
-        training_curves(history, out_dir / "training_curves.png")
-        written.append(out_dir / "training_curves.png")
-    confusion_matrices(evaluate(model, test_set), out_dir / "confusion_matrices.png")
-    expected_output(test_set, digit_log_probs, sum_log_probs, path=out_dir / "expected_viz.png")
-    confident_mistakes(test_set, digit_log_probs, path=out_dir / "confident_mistakes.png")
-    model_graph(model, out_dir / "model_graph.png")
-    return written + [out_dir / name for name in
-                      ("confusion_matrices.png", "expected_viz.png", "confident_mistakes.png", "model_graph.png")]
+    for name, draw in drawers.items():
+        if draw is None:
+            reason = "the checkpoint has no training history" if name == "training_curves.png" else \
+                f"Graphviz's dot is not installed; to draw it, {INSTALL_DOT}"
+            log(f"skipped {out_dir / name}: {reason}")
+            continue
+        draw(out_dir / name)
+        log(f"wrote {out_dir / name}")
+        written.append(out_dir / name)
+    return written

@@ -14,7 +14,9 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .data import check_number, normalise, one_hot
+from .device import model_device
 from .errors import MnistSumError
+from .evaluation import eval_mode
 
 MAX_PIXELS = 40_000_000  # larger images are refused before decoding: 40 MP is a big photo already
 WORK_SIZE = 512  # big images are shrunk to this first; a digit needs no more detail
@@ -107,15 +109,17 @@ def to_mnist(image):
 
 
 @torch.no_grad()
-def predict(model, image, number, device="cpu"):
-    """The digit in `image` (a path or a PIL image) and its sum with `number`, with probabilities."""
+def predict(model, image, number, device=None):
+    """The digit in `image` (a path or a PIL image) and its sum with `number`, with probabilities.
+    Runs on the model's device unless told otherwise, and leaves the model in the mode it was in."""
     check_number(number)
     gray = open_image(image) if isinstance(image, (str, Path)) else to_grayscale(image)
     digit_image = to_mnist(gray)
+    device = model_device(model) if device is None else device
     images = normalise((digit_image * 255).round().to(torch.uint8)[None]).to(device)
     numbers = one_hot(torch.tensor([number], device=device))
-    model.eval()
-    digit_log_probs, sum_log_probs = model(images, numbers)
+    with eval_mode(model):
+        digit_log_probs, sum_log_probs = model(images, numbers)
     digit_probs, sum_probs = digit_log_probs[0].exp().cpu(), sum_log_probs[0].exp().cpu()
     digit, total = int(digit_probs.argmax()), int(sum_probs.argmax())
     return {

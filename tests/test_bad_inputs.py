@@ -10,10 +10,19 @@ import pytest
 import torch
 from PIL import Image
 
-from mnist_sum import MnistSumError, MNISTRandomNumber, SumNet, ensure_mnist, load_model, predict, save_checkpoint, train
-from mnist_sum import data as data_module
+from mnist_sum import (
+    MNISTRandomNumber,
+    MnistSumError,
+    SumNet,
+    ensure_mnist,
+    predict,
+    save_checkpoint,
+    train,
+)
+from mnist_sum import download as download_module
 from mnist_sum.checkpoint import FORMAT
 from mnist_sum.data import one_hot
+from mnist_sum.predict import open_image, to_mnist
 
 from conftest import PickledPayload, assert_clean_error, run_cli
 
@@ -22,9 +31,9 @@ def _digests(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def mnist_digests(data_dir):
-    """The data files must be byte-for-byte the same after every hostile case."""
+    """The data files must be byte-for-byte the same after every hostile case in this module."""
     raw = data_dir / "MNIST" / "raw"
     before = _digests(raw)
     yield
@@ -89,7 +98,7 @@ DATASET_CASES = {
 
 
 @pytest.mark.parametrize("case", DATASET_CASES)
-def test_dataset_arguments(data_dir, mnist_digests, case):
+def test_dataset_arguments(data_dir, case):
     kwargs, message = DATASET_CASES[case]
     with pytest.raises(MnistSumError, match=message):
         MNISTRandomNumber(train=True, root=data_dir, **kwargs)
@@ -108,7 +117,7 @@ TRAIN_CASES = {
     "negative lr": ({"lr": -0.1}, "lr must be a positive number"),
     "nan lr": ({"lr": float("nan")}, "lr must be a positive number"),
     "negative seed": ({"seed": -1}, "seed must be a non-negative integer"),
-    "unknown device": ({"device": "tpu"}, "device must be auto, cpu or cuda"),
+    "unknown device": ({"device": "tpu"}, "device must be auto, cpu, cuda or mps"),
     "unknown adder": ({"adder": "abacus", "limit": 100}, "adder must be one of"),
 }
 
@@ -140,11 +149,11 @@ def test_data_folder_that_cannot_be_created(tmp_path):
 
 def test_no_network_and_no_npm_lists_what_was_tried(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no npm on PATH
-    monkeypatch.setattr(data_module, "DOWNLOAD_TIMEOUT_S", 2)
+    monkeypatch.setattr(download_module, "DOWNLOAD_TIMEOUT_S", 2)
 
     def offline(*args, **kwargs):
         raise OSError("network is unreachable")
-    monkeypatch.setattr(data_module.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(download_module.urllib.request, "urlopen", offline)
     with pytest.raises(MnistSumError) as error:
         ensure_mnist(tmp_path / "data")
     message = str(error.value)
@@ -202,8 +211,12 @@ def test_a_large_real_photo_is_shrunk_not_refused(model, tmp_path):
     image = Image.new("L", (6000, 4000), 235)
     image.paste(Image.new("L", (400, 1600), 20), (2800, 1200))  # a thick "1"
     image.save(tmp_path / "big.jpg", quality=80)
-    result = predict(model, tmp_path / "big.jpg", 2)
-    assert 0 <= result["digit"] <= 9
+    digit = to_mnist(open_image(tmp_path / "big.jpg"))
+    rows, cols = torch.nonzero(digit > 0.5, as_tuple=True)
+    assert rows.max() - rows.min() + 1 == 20, "the bar is fitted into the 20-pixel box"
+    assert cols.max() - cols.min() + 1 <= 6, "and keeps its aspect ratio"
+    assert abs(cols.float().mean() - 14) <= 1 and abs(rows.float().mean() - 14) <= 1, "centred like MNIST"
+    assert predict(model, tmp_path / "big.jpg", 2)["number"] == 2
 
 
 # ---------------------------------------------------------------- the command line
@@ -230,8 +243,9 @@ def test_cli_random_bytes_checkpoint(tmp_path):
 
 
 def test_cli_predict_on_a_folder(checkpoint, tmp_path):
+    before = checkpoint.read_bytes()
     assert_clean_error(run_cli("predict", "--checkpoint", checkpoint, tmp_path, "3"), "is a folder")
-    assert load_model(checkpoint) is not None
+    assert checkpoint.read_bytes() == before
 
 
 def test_cli_predict_number_not_an_integer(checkpoint, tmp_path):

@@ -1,6 +1,7 @@
 """The command line as users and acceptance checks call it."""
 
 import json
+import shutil
 
 import pytest
 
@@ -59,10 +60,33 @@ def test_missing_checkpoint_is_one_line(tmp_path):
     assert_clean_error(result, "not found", "train")
 
 
-def test_figures_are_drawn_from_a_checkpoint(trained_checkpoint, data_dir, tmp_path):
+FIGURES = ("training_curves", "confusion_matrices", "expected_viz", "confident_mistakes")
+
+
+def _assert_pngs(folder, names):
+    for name in names:
+        png = (folder / f"{name}.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 5000, name
+    assert not list(folder.glob(".*.part")), "temporary files left behind"
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot; the test below covers its absence")
+def test_figures_are_drawn_from_a_checkpoint_and_each_file_is_named(trained_checkpoint, data_dir, tmp_path):
     result = run_cli("figures", "--checkpoint", trained_checkpoint, "--data-dir", data_dir, "--out-dir", tmp_path)
     assert result.returncode == 0, result.stderr
-    for name in ("training_curves", "confusion_matrices", "expected_viz", "confident_mistakes", "model_graph"):
-        png = (tmp_path / f"{name}.png").read_bytes()
-        assert png.startswith(b"\x89PNG") and len(png) > 5000, name
-    assert not list(tmp_path.glob(".*.part")), "temporary files left behind"
+    _assert_pngs(tmp_path, FIGURES + ("model_graph",))
+    assert result.stdout.splitlines() == [f"wrote {tmp_path / name}.png" for name in FIGURES + ("model_graph",)]
+    assert len((tmp_path / "model_graph.png").read_bytes()) < 150_000
+
+
+def test_figures_without_graphviz_draw_the_rest_and_say_why_in_one_line(trained_checkpoint, data_dir, tmp_path):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    out = tmp_path / "images"
+    result = run_cli("figures", "--checkpoint", trained_checkpoint, "--data-dir", data_dir, "--out-dir", out,
+                     env={"PATH": str(empty)})  # no dot on PATH
+    assert result.returncode == 0, result.stderr
+    _assert_pngs(out, FIGURES)
+    assert not (out / "model_graph.png").exists()
+    skipped = [line for line in result.stdout.splitlines() if line.startswith("skipped")]
+    assert len(skipped) == 1 and "model_graph.png" in skipped[0] and "apt-get install graphviz" in skipped[0]

@@ -47,7 +47,8 @@ def _transparent(digit):
     return Image.fromarray(rgba.numpy()).resize((84, 84))
 
 
-FORMS = {"scan.png": _scan, "scan.jpg": _scan, "chalk.png": _chalk, "blue.jpg": _blue_ink, "transparent.png": _transparent}
+FORMS = {"scan.png": _scan, "scan.jpg": _scan, "chalk.png": _chalk, "blue.jpg": _blue_ink,
+         "transparent.png": _transparent}
 
 
 def _similarity(a, b):
@@ -89,3 +90,11 @@ def test_an_image_without_ink_is_a_clear_error(tmp_path):
     Image.new("L", (64, 64), 255).save(path)
     with pytest.raises(MnistSumError, match="no ink"):
         to_mnist(open_image(path))
+
+
+def test_predict_leaves_the_model_in_the_mode_it_found(digits, trained_checkpoint, tmp_path):
+    model = load_model(trained_checkpoint).train()
+    path = tmp_path / "digit.png"
+    Image.fromarray(digits[0][0].numpy()).save(path)
+    assert predict(model, path, 3)["digit"] == int(digits[1][0])
+    assert model.training

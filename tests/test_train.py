@@ -31,7 +31,7 @@ def test_exact_adder_sum_accuracy_follows_the_digit(data_dir, tmp_path):
     metrics = evaluate(model, MNISTRandomNumber(train=False, root=data_dir))
     assert metrics["digit_accuracy"] > 0.9
     # the exact adder's sum is wrong only where the digit is: never more accurate than the digit
-    assert metrics["sum_accuracy_all_pairs"] <= metrics["digit_accuracy"] + 1e-9
+    assert metrics["sum_accuracy_all_pairs"] <= metrics["digit_accuracy"] + 1e-6  # digit_accuracy is a float32 mean
     assert metrics["sum_accuracy_all_pairs"] > metrics["digit_accuracy"] - 0.002
 
 
@@ -46,7 +46,7 @@ def test_same_seed_same_weights_and_metrics(data_dir, tmp_path):
     other, _ = _short_run(data_dir, tmp_path / "c.pt", seed=1)
     strip = lambda history: [{k: v for k, v in h.items() if k != "elapsed_s"} for h in history]  # noqa: E731
     assert strip(history_1) == strip(history_2)
-    for (name, a), b, c in zip(first.state_dict().items(), second.state_dict().values(), other.state_dict().values()):
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
         assert torch.equal(a, b), name
     assert any(not torch.equal(a, c) for a, c in zip(first.state_dict().values(), other.state_dict().values()))
 
@@ -76,11 +76,11 @@ def test_a_signal_stops_training_at_the_next_step_boundary(data_dir, tmp_path, m
     handler_before = signal.getsignal(signal.SIGINT)
     augment, augmented, finished = train_module.augment, [], []
 
-    def augment_then_interrupt_in_step_3(images, generator):
+    def augment_then_interrupt_in_step_3(images, generator, **bounds):
         augmented.append(1)
         if len(augmented) == 3:
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C at the start of step 3
-        return augment(images, generator)
+        return augment(images, generator, **bounds)
 
     monkeypatch.setattr(train_module, "augment", augment_then_interrupt_in_step_3)
     with pytest.raises(train_module.TrainingInterrupted, match="--resume"):
