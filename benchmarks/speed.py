@@ -1,6 +1,6 @@
 """Side-by-side speed: the reference network against SumNet, in one process on one machine.
 
-    python benchmarks/speed.py            # everything, about 7 minutes on 2 CPU cores
+    python benchmarks/speed.py            # everything, with time to 99% for each preset
     python benchmarks/speed.py --quick    # step times only, under a minute
     python benchmarks/speed.py --quick --compile   # adds SumNet under torch.compile
 
@@ -19,37 +19,17 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from mnist_sum import SumNet
 from mnist_sum.atomic import atomic_path
+from mnist_sum.config import PRESETS
 from mnist_sum.data import MNISTRandomNumber, one_hot
 from mnist_sum.device import Precision, channels_last, pick_device
 from mnist_sum.evaluation import evaluate, loss_fn
+from mnist_sum.reference import ReferenceNet
 from mnist_sum.training import augment, train
 
 ROUNDS = 4
-
-
-class ReferenceNet(nn.Module):
-    """The reference network as its README describes it: seven convolutions
-    (1-32-64, pool, 64-128-256, pool, 256-512-1024 unpadded, 1024-10 to 1x1)
-    and fully connected 20-50-100-19 over [digit probs, one-hot number]."""
-
-    def __init__(self):
-        super().__init__()
-        relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
-        self.convs = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), relu(), nn.Conv2d(32, 64, 3, padding=1), relu(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 128, 3, padding=1), relu(), nn.Conv2d(128, 256, 3, padding=1), relu(), nn.MaxPool2d(2),
-            nn.Conv2d(256, 512, 3), relu(), nn.Conv2d(512, 1024, 3), relu(), nn.Conv2d(1024, 10, 3),
-        )
-        self.fc = nn.Sequential(nn.Linear(20, 50), relu(), nn.Linear(50, 100), relu(), nn.Linear(100, 19))
-
-    def forward(self, images, numbers_onehot):
-        digit_log_probs = F.log_softmax(self.convs(images).flatten(1).float(), dim=1)
-        features = torch.cat([digit_log_probs.exp(), numbers_onehot], dim=1)
-        return digit_log_probs, F.log_softmax(self.fc(features).float(), dim=1)
 
 
 def multiply_adds(model, device):
@@ -104,8 +84,8 @@ def step_seconds(model, device, batch_size, fast, steps=12, warmup=4):
     return statistics.median(step_times(model, device, batch_size, fast, steps, warmup))
 
 
-def time_to_accuracy(device, targets=(0.990, 0.995), probe_every=20):
-    """Train with the defaults; every `probe_every` steps evaluate the averaged model
+def time_to_accuracy(device, preset, targets=(0.990, 0.995), probe_every=20):
+    """Train with a preset's settings; every `probe_every` steps evaluate the averaged model
     with the clock stopped. Returns the training seconds to reach each target on both heads."""
     test_set = MNISTRandomNumber(train=False)
     reached, paused = {}, 0.0
@@ -125,8 +105,8 @@ def time_to_accuracy(device, targets=(0.990, 0.995), probe_every=20):
                                    "digit_accuracy": metrics["digit_accuracy"], "sum_accuracy": metrics["sum_accuracy"]}
         paused += time.perf_counter() - probe_start
 
-    _, history = train(out="benchmarks/results/time_to_accuracy.pt", device=device, progress=False,
-                       log=lambda line: print("   ", line, file=sys.stderr), on_step=probe)
+    _, history = train(PRESETS[preset], out=f"benchmarks/results/time_to_accuracy_{preset}.pt", device=device,
+                       progress=False, log=lambda line: print("   ", line, file=sys.stderr), on_step=probe)
     return reached, history
 
 
@@ -178,11 +158,13 @@ def main():
     result = {"device": name, "torch": str(torch.__version__), "batch_size": args.batch_size,
               "networks": rows, "sumnet_images_per_second_by_batch_size": sweep}
     if not args.quick:
-        reached, history = time_to_accuracy(device)
-        result["time_to_accuracy"] = {f"{100 * t:.1f}%": v for t, v in reached.items()}
-        result["full_default_run"] = {"seconds": history[-1]["elapsed_s"], "epochs": len(history),
-                                      "digit_accuracy": history[-1]["digit_accuracy"],
-                                      "sum_accuracy": history[-1]["sum_accuracy"]}
+        result["time_to_accuracy"], result["full_runs"] = {}, {}
+        for preset in PRESETS:
+            reached, history = time_to_accuracy(device, preset)
+            result["time_to_accuracy"][preset] = {f"{100 * t:.1f}%": v for t, v in reached.items()}
+            result["full_runs"][preset] = {"seconds": history[-1]["elapsed_s"], "epochs": len(history),
+                                           "digit_accuracy": history[-1]["digit_accuracy"],
+                                           "sum_accuracy": history[-1]["sum_accuracy"]}
 
     command = " ".join(["python", *sys.argv])
     print(f"\nMeasured on {name} with `{command}`, batch {args.batch_size}:\n")
@@ -192,11 +174,12 @@ def main():
         print(f"| {label} | {row['parameters']:,} | {row['multiply_adds_per_image'] / 1e6:.1f} M | "
               f"{1000 * row['step_seconds']:.1f} | {row['images_per_second']:,} | {row['slower_than_sumnet']}x |")
     print("\nSumNet images/s by batch size: " + ", ".join(f"{b}: {v:,}" for b, v in sweep.items()))
-    for target, hit in result.get("time_to_accuracy", {}).items():
-        print(f"SumNet reaches {target} on both heads after {hit['seconds']} s of training (step {hit['step']})")
-    if "full_default_run" in result:
-        run = result["full_default_run"]
-        print(f"Full default run: {run['epochs']} epochs in {run['seconds']:.0f} s, digit "
+    for preset, reached in result.get("time_to_accuracy", {}).items():
+        for target, hit in reached.items():
+            print(f"--preset {preset}: {target} on both heads after {hit['seconds']} s of training "
+                  f"(step {hit['step']})")
+        run = result["full_runs"][preset]
+        print(f"--preset {preset}: {run['epochs']} epochs in {run['seconds']:.0f} s, digit "
               f"{100 * run['digit_accuracy']:.2f}%, sum {100 * run['sum_accuracy']:.2f}%")
 
     out = Path("benchmarks/results") / f"speed_{device.type}{'_quick' if args.quick else ''}.json"

@@ -2,9 +2,10 @@
 
 Reading order, each module one idea and importing only the ones before it:
 errors, atomic (small utilities); config (every setting); download (MNIST onto
-disk); data (the dataset); model (SumNet); device (device and precision);
-evaluation; checkpoint; progress, stopping (around the loop); augment;
-training; predict; diagrams, plots (figures); cli.
+disk); data (the dataset); model (SumNet); reference (the network we started
+from, for timing); device (device and precision); evaluation; checkpoint;
+progress, stopping (around the loop); augment, averaging; training; predict;
+demo (the drawing page, optional); diagrams, plots (figures); cli.
 """
 
 from .checkpoint import load_model, save_checkpoint

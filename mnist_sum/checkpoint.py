@@ -16,7 +16,7 @@ from .atomic import atomic_path
 from .errors import MnistSumError
 from .model import SumNet
 
-FORMAT = "mnist-sum-checkpoint/2"  # 2: the smaller, faster DigitCNN
+FORMAT = "mnist-sum-checkpoint/3"  # 2: the smaller, faster DigitCNN; 3: leaky ReLUs in the learned adder
 
 
 def library_versions():

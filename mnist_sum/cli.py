@@ -1,4 +1,4 @@
-"""The command line: python -m mnist_sum {train,evaluate,predict,figures} ...
+"""The command line: python -m mnist_sum {train,evaluate,predict,demo,figures} ...
 
 Every problem a user can fix ends as one line on stderr and exit code 2;
 an interrupted training run exits 130 after saying how to resume.
@@ -11,7 +11,7 @@ from dataclasses import fields
 from functools import partial
 
 from .checkpoint import load_model
-from .config import ADDERS, DEFAULT_OUT, KINDS, TrainConfig
+from .config import ADDERS, DEFAULT_OUT, KINDS, PRESETS, TrainConfig
 from .data import MNISTRandomNumber
 from .device import DEVICES, pick_device
 from .errors import MnistSumError
@@ -56,19 +56,28 @@ def _pairs(text):
     return pairs
 
 
-def _add_settings(parser):
-    """One option per TrainConfig field: its name, checks, default and help come from there."""
+def _add_settings(parser, preset):
+    """One option per TrainConfig field: its name, checks and help come from there, its default from the preset."""
+    parser.add_argument("--preset", choices=PRESETS, default=preset,
+                        help="the settings every option below starts from; options given override them")
     for f in fields(TrainConfig):
-        kind = f.metadata.get("kind")
+        kind, default = f.metadata.get("kind"), getattr(PRESETS[preset], f.name)
         option = "--" + f.name.replace("_", "-")
         if f.name == "adder":
-            parser.add_argument(option, choices=ADDERS, default=f.default, help=f.metadata["help"])
+            parser.add_argument(option, choices=ADDERS, default=default, help=f.metadata["help"])
         elif f.name == "held_out_pairs":
-            parser.add_argument(option, type=_pairs, default=f.default, metavar="PAIRS", help=f.metadata["help"])
+            parser.add_argument(option, type=_pairs, default=default, metavar="PAIRS", help=f.metadata["help"])
         else:
             convert, is_valid = KINDS[kind]
-            parser.add_argument(option, type=_checked(convert, is_valid, kind), default=f.default,
+            parser.add_argument(option, type=_checked(convert, is_valid, kind), default=default,
                                 metavar=f.name.split("_")[-1].upper(), help=f.metadata["help"])
+
+
+def _preset_in(argv):
+    """The --preset named on the command line, read first, since it sets the other options' defaults."""
+    finder = _Parser(prog="python -m mnist_sum train", add_help=False)
+    finder.add_argument("--preset", choices=PRESETS, default="default")
+    return finder.parse_known_args(argv)[0].preset
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -84,13 +93,13 @@ _digit = _checked(int, lambda v: 0 <= v <= 9, "an integer from 0 to 9")
 _DEVICE_HELP = "auto: cuda, else mps, else cpu"
 
 
-def build_parser():
+def build_parser(preset="default"):
     parser = _Parser(prog="python -m mnist_sum", description="Read an MNIST digit and add a random number 0-9 to it.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     add = partial(commands.add_parser, formatter_class=_HelpFormatter)
 
     train = add("train", help="train a SumNet on MNIST and save a checkpoint after every epoch")
-    _add_settings(train.add_argument_group("settings (mnist_sum.TrainConfig)"))
+    _add_settings(train.add_argument_group("settings (mnist_sum.TrainConfig)"), preset)
     run = train.add_argument_group("where and how")
     run.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_SUM_DATA or ./data)")
     run.add_argument("--out", default=DEFAULT_OUT, help="checkpoint file")
@@ -110,6 +119,12 @@ def build_parser():
     predict.add_argument("image", metavar="IMAGE", help="PNG or JPEG of one handwritten digit")
     predict.add_argument("number", metavar="NUMBER", type=_digit, help="integer 0-9")
     predict.add_argument("--json", action="store_true", help="print one JSON object")
+
+    demo = add("demo", help="serve a page where you draw a digit and pick a number (needs mnist-sum[demo])")
+    demo.add_argument("--checkpoint", default=DEFAULT_OUT, help="a file written by train")
+    demo.add_argument("--host", default="127.0.0.1", help="address to serve on; 0.0.0.0 lets other machines in")
+    demo.add_argument("--port", type=_checked(int, lambda v: 1 <= v <= 65535, "a port from 1 to 65535"),
+                      default=7860, help="port to serve on")
 
     figures = add("figures", help="draw the figures of a trained checkpoint")
     figures.add_argument("--checkpoint", default=DEFAULT_OUT, help="a file written by train")
@@ -144,12 +159,21 @@ def run(args):
         else:
             print(f"digit {result['digit']} (p={result['digit_probability']:.3f}), "
                   f"{result['digit']} + {args.number} = {result['sum']} (p={result['sum_probability']:.3f})")
+    elif args.command == "demo":
+        model = load_model(args.checkpoint)  # before the server starts, with the usual one-line errors
+        try:
+            from . import demo  # only this command needs Gradio, an optional extra
+        except ModuleNotFoundError as e:
+            raise MnistSumError(f"the demo needs Gradio ({e}); install it with: pip install \"mnist-sum[demo]\"") \
+                from None
+        demo.serve(model, args.host, args.port)
     elif args.command == "figures":
         draw_all(args.checkpoint, args.data_dir, args.out_dir, log=print)
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(_preset_in(argv)).parse_args(argv)
     try:
         run(args)
     except TrainingInterrupted as e:

@@ -79,10 +79,24 @@ class MNISTRandomNumber(Dataset):
 
     `held_out_pairs`, a list of (digit, number) pairs, are never drawn in
     training: the experiment that asks whether the adder learns addition.
+
+    `validation=N` holds out the last N training images: the training split
+    leaves them out, and `validation_only=True` gives exactly them, with
+    numbers fixed per index as in testing, for choosing a recipe without
+    looking at the test set.
     """
 
-    def __init__(self, train=True, root=None, seed=0, limit=None, held_out_pairs=()):
+    def __init__(self, train=True, root=None, seed=0, limit=None, held_out_pairs=(), validation=0,
+                 validation_only=False):
         images, digits = load_mnist(train, root)
+        if validation:
+            if not train or isinstance(validation, bool) or not isinstance(validation, int) \
+                    or not 1 <= validation < len(digits):
+                raise MnistSumError(f"validation must be an integer from 1 to {len(digits) - 1} training images, "
+                                    f"got {validation!r}")
+            keep = slice(len(digits) - validation, None) if validation_only else slice(0, len(digits) - validation)
+            images, digits = images[keep], digits[keep]
+            train = not validation_only
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= len(digits):
                 raise MnistSumError(f"limit must be an integer from 1 to {len(digits)}, got {limit!r}")

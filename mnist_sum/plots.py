@@ -17,6 +17,8 @@ from .checkpoint import load_model_and_checkpoint
 from .data import MEAN, STD, MNISTRandomNumber
 from .diagrams import INSTALL_DOT, finish, have_dot, model_graph
 from .evaluation import evaluate, predict_batches
+from .model import SumNet
+from .training import augment, make_optimizer
 
 RIGHT, WRONG = "#1a7f37", "#cf222e"
 
@@ -38,6 +40,45 @@ def samples(dataset, count=8, path=None):
     return finish(fig, path)
 
 
+def augmented_examples(images, config, columns=8, seed=0, path=None):
+    """Each row: one training image as stored, then `columns - 1` random augmentations of it."""
+    generator = torch.Generator().manual_seed(seed)
+    fig = Figure(figsize=(1.3 * columns, 1.4 * len(images)))
+    axes = fig.subplots(len(images), columns, squeeze=False)
+    for row, image in zip(axes, images):
+        copies = augment(image[None].repeat(columns - 1, 1, 1, 1), generator, config.rotate_degrees,
+                         config.zoom, config.shift_px)
+        for ax, shown in zip(row, [image, *copies]):
+            _show_digit(ax, shown)
+    axes[0, 0].set_title("stored", fontsize=9)
+    for ax in axes[0, 1:]:
+        ax.set_title("augmented", fontsize=9)
+    return finish(fig, path)
+
+
+def schedule(config, steps_per_epoch, path=None):
+    """The one-cycle schedule of a run with `config`: learning rate and momentum at every step."""
+    total = config.epochs * steps_per_epoch
+    model = SumNet(**config.model_options())
+    optimizer, scheduler = make_optimizer(model, config, total)
+    rates, momenta = [], []
+    for _ in range(total):
+        rates.append(optimizer.param_groups[0]["lr"])
+        momenta.append(optimizer.param_groups[0]["momentum"])
+        optimizer.step()  # no gradients: the weights stay as they are, only the schedule moves
+        scheduler.step()
+    epochs = [step / steps_per_epoch for step in range(total)]
+    fig = Figure(figsize=(10, 3))
+    lr_ax, momentum_ax = fig.subplots(1, 2)
+    lr_ax.plot(epochs, rates, color="#8250df")
+    lr_ax.set(xlabel="epoch", ylabel="learning rate (CNN)", title="Learning rate: warm-up, then cosine decay")
+    momentum_ax.plot(epochs, momenta, color="#bc4c00")
+    momentum_ax.set(xlabel="epoch", ylabel="momentum", title="Momentum moves the other way")
+    for ax in (lr_ax, momentum_ax):
+        ax.grid(alpha=0.3)
+    return finish(fig, path)
+
+
 def negative_log_likelihood(path=None):
     """-log(p): no cost for a sure right answer, a steep one for a sure wrong answer."""
     p = torch.linspace(0.005, 1, 200)
@@ -55,15 +96,16 @@ def training_curves(history, path=None):
     fig = Figure(figsize=(13, 3.6))
     loss_ax, acc_ax, lr_ax = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 0.7]})
     loss_ax.plot(epochs, [h["train_loss"] for h in history], "o-", label="train (augmented, live model)")
-    loss_ax.plot(epochs, [h["test_loss"] for h in history], "o-", label="test (averaged model)")
+    scored_on = history[0].get("scored_on", "test")  # validation images, when the run held some out
+    loss_ax.plot(epochs, [h[f"{scored_on}_loss"] for h in history], "o-", label=f"{scored_on} (averaged model)")
     loss_ax.set(xlabel="epoch", ylabel="NLL digit + NLL sum", title="Loss", yscale="log")
     loss_ax.legend(fontsize=8)
     acc_ax.plot(epochs, [100 * h["digit_accuracy"] for h in history], "o-", label="digit")
     acc_ax.plot(epochs, [100 * h["sum_accuracy"] for h in history], "s--", label="sum")
     acc_ax.axhline(99.24, color="gray", lw=0.8, ls=":", label="reference digit 99.24%")
     lowest = min(min(h["digit_accuracy"], h["sum_accuracy"]) for h in history)
-    acc_ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy (averaged weights)",
-               ylim=(min(98.5, 100 * lowest - 0.3), 100))
+    acc_ax.set(xlabel="epoch", ylabel=f"{scored_on} accuracy (%)",
+               title=f"{scored_on.capitalize()} accuracy (averaged weights)", ylim=(min(98.5, 100 * lowest - 0.3), 100))
     acc_ax.legend(loc="lower right", fontsize=8)
     lr_ax.plot(epochs, [h["lr"] for h in history], "o-", color="#8250df")
     lr_ax.set(xlabel="epoch", ylabel="CNN learning rate", title="Learning rate at each epoch's end")

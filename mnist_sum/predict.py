@@ -108,13 +108,22 @@ def to_mnist(image):
     return frame
 
 
+def read_digit(image):
+    """Any image (a path or a PIL image) as the 28x28 digit the network receives, in [0, 1].
+    `predict` and the demo both call this: one preprocessing for every way in."""
+    gray = open_image(image) if isinstance(image, (str, Path)) else to_grayscale(image)
+    return to_mnist(gray)
+
+
 @torch.no_grad()
 def predict(model, image, number, device=None):
-    """The digit in `image` (a path or a PIL image) and its sum with `number`, with probabilities.
-    Runs on the model's device unless told otherwise, and leaves the model in the mode it was in."""
+    """The digit in `image` (a path, a PIL image, or a 28x28 tensor from `read_digit`) and its sum
+    with `number`, with probabilities. Runs on the model's device unless told otherwise, and
+    leaves the model in the mode it was in."""
     check_number(number)
-    gray = open_image(image) if isinstance(image, (str, Path)) else to_grayscale(image)
-    digit_image = to_mnist(gray)
+    digit_image = image if isinstance(image, torch.Tensor) else read_digit(image)
+    if digit_image.shape != (28, 28) or not 0 <= digit_image.min() <= digit_image.max() <= 1:
+        raise MnistSumError("a digit tensor must be 28x28 with values from 0 to 1, as read_digit returns")
     device = model_device(model) if device is None else device
     images = normalise((digit_image * 255).round().to(torch.uint8)[None]).to(device)
     numbers = one_hot(torch.tensor([number], device=device))

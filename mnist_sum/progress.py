@@ -32,7 +32,12 @@ class _DisplayLine:
         pass
 
 
-def progress_bar(iterable, total, desc, enabled=True):
-    """tqdm over `iterable`, into a self-updating display in notebooks."""
-    file = _DisplayLine() if enabled and _in_notebook() else sys.stderr
-    return tqdm(iterable, total=total, desc=desc, disable=not enabled, leave=False, mininterval=0.5, file=file)
+def bar_output():
+    """Where a run's progress bars go: one self-updating display in a notebook, else stderr.
+    One per training run, so a saved notebook keeps a single (empty) display, not one per epoch."""
+    return _DisplayLine() if _in_notebook() else sys.stderr
+
+
+def progress_bar(iterable, total, desc, output):
+    """tqdm over `iterable`, drawn into `output` (from `bar_output`); no bar where `output` is None."""
+    return tqdm(iterable, total=total, desc=desc, disable=output is None, leave=False, mininterval=0.5, file=output)

@@ -1,13 +1,12 @@
-"""Training: augmentation, one training step, and the loop around it.
+"""Training: one training step, and the loop around it.
 
-Reading order: `train_step` (the whole of learning, in a dozen lines; its
-augmentation is `augment.py`), the weight average and the optimiser, then `train`, which wraps the
-step in what a real run needs: a schedule, the averaged model, a checkpoint
-after every epoch, resuming, and a clean stop on Ctrl-C. The settings are
-`config.TrainConfig`.
+Reading order: `train_step` (the whole of learning, in a dozen lines), the
+optimiser and its schedule, the random streams, then `train`, which wraps the
+step in what a real run needs: the weight average, a checkpoint after every
+epoch, resuming, a clean stop on Ctrl-C, and an optional validation split.
+The settings are `config.TrainConfig`.
 """
 
-import copy
 import math
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from pathlib import Path
 import torch
 
 from .augment import augment
+from .averaging import WeightAverage
 from .checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
 from .config import DEFAULT_OUT, TrainConfig, config_from_dict, make_config
 from .data import MNISTRandomNumber, batches
@@ -25,7 +25,7 @@ from .device import Precision, channels_last, pick_device
 from .errors import MnistSumError
 from .evaluation import evaluate, loss_fn
 from .model import SumNet
-from .progress import progress_bar
+from .progress import bar_output, progress_bar
 from .stopping import TrainingInterrupted, stop_on_signals
 
 
@@ -41,33 +41,6 @@ def train_step(model, batch, optimizer, scaler, precision, augment):
     scaler.step(optimizer)
     scaler.update()
     return loss.detach()  # a tensor: reading its value would make a GPU wait
-
-
-class WeightAverage:
-    """An exponential moving average of the weights and batch-norm statistics.
-
-    SGD at a high learning rate jitters around a good solution; the average
-    sits in its middle. It is the model we evaluate and save.
-    torch.optim.swa_utils.AveragedModel can do this too; ours adds a short
-    memory for the first steps, so the random initial weights fade fast, and
-    keeps its whole state in one state_dict, which makes resuming exact.
-    """
-
-    def __init__(self, model, decay):
-        self.model = copy.deepcopy(model).eval()
-        self.decay = decay
-        self.steps = 0
-        self._pairs = list(zip(self.model.state_dict().values(), model.state_dict().values()))
-
-    @torch.no_grad()
-    def update(self):
-        self.steps += 1
-        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
-        for average, live in self._pairs:
-            if average.is_floating_point():
-                average.lerp_(live, 1 - decay)
-            else:
-                average.copy_(live)  # counters such as num_batches_tracked
 
 
 def make_optimizer(model, config, total_steps):
@@ -129,7 +102,7 @@ class _Run:
     generators: Generators
     augment: Callable
     train_set: MNISTRandomNumber
-    test_set: MNISTRandomNumber
+    score_set: MNISTRandomNumber  # what each epoch is scored on: validation images, or else the test set
     out: Path
 
 
@@ -139,10 +112,12 @@ def train(config=None, *, data_dir=None, out=DEFAULT_OUT, device="auto", resume=
 
     `config` is a TrainConfig; any of its fields can also be given as keywords
     (`train(epochs=2, limit=12000)`). The returned model is the weight average,
-    in eval mode. `history` has one dict per epoch: train and test loss, both
-    accuracies, the learning rate and the seconds since training started.
-    `compile` runs the training step through torch.compile; `on_step(step,
-    averaged_model)` is called after every optimiser step.
+    in eval mode. `history` has one dict per epoch: the training loss, the loss
+    and both accuracies on the validation images if `validation` holds some
+    out, else on the test set (`scored_on` says which), the learning rate, the
+    momentum and the seconds since training started. `compile` runs the step
+    through torch.compile; `on_step(step, averaged_model)` is called after
+    every optimiser step.
     """
     config = make_config(config, **settings)
     if Path(out).is_dir():
@@ -152,7 +127,11 @@ def train(config=None, *, data_dir=None, out=DEFAULT_OUT, device="auto", resume=
     # on the device first, so the optimizer's state is created (or restored) there too
     model = SumNet(**config.model_options()).to(device).to(memory_format=torch.channels_last).train()
     train_set = MNISTRandomNumber(train=True, root=data_dir, seed=config.seed, limit=config.limit,
-                                  held_out_pairs=config.held_out_pairs)
+                                  held_out_pairs=config.held_out_pairs, validation=config.validation)
+    test_set = MNISTRandomNumber(train=False, root=data_dir)
+    # each epoch is scored on the validation images when there are any: recipe choices never see the test set
+    score_set = MNISTRandomNumber(train=True, root=data_dir, validation=config.validation,
+                                  validation_only=True) if config.validation else test_set
     generators = Generators(config.seed, train_set)
     optimizer, schedule = make_optimizer(model, config, config.epochs * math.ceil(len(train_set) / config.batch_size))
     precision = Precision.for_device(device)
@@ -160,32 +139,37 @@ def train(config=None, *, data_dir=None, out=DEFAULT_OUT, device="auto", resume=
                WeightAverage(model, config.average_decay), optimizer, schedule, precision.grad_scaler(), precision,
                generators, partial(augment, generator=generators.augment, degrees=config.rotate_degrees,
                                    zoom=config.zoom, shift_px=config.shift_px),
-               train_set, MNISTRandomNumber(train=False, root=data_dir), Path(out))
+               train_set, score_set, Path(out))
     history = _restore(run) if resume else []
     if resume:
         log(f"resuming {out} after epoch {len(history)} of {config.epochs}")
     started = time.perf_counter() - (history[-1]["elapsed_s"] if history else 0.0)
 
+    bars = bar_output() if progress else None
     with stop_on_signals() as stop:
         for epoch in range(len(history) + 1, config.epochs + 1):
             try:
                 stop.check()  # a signal during the last epoch's evaluation or save
-                train_loss = _train_epoch(run, f"epoch {epoch}/{config.epochs}", progress, on_step, stop)
+                train_loss = _train_epoch(run, f"epoch {epoch}/{config.epochs}", bars, on_step, stop)
                 _end_epoch(run, epoch, train_loss, history, round(time.perf_counter() - started, 2), log)
             except KeyboardInterrupt:
                 saved = f"epoch {len(history)} is saved in {out}" if history else "no epoch had finished yet"
                 raise TrainingInterrupted(
                     f"training interrupted during epoch {epoch}; {saved}. "
                     f"Resume with: python -m mnist_sum train --resume --out {out} (and the same options)") from None
+    if config.validation:
+        final = evaluate(run.average.model, test_set, run.device, all_pairs=False)
+        log(f"test set, scored once at the end: digit {100 * final['digit_accuracy']:.2f}%, "
+            f"sum {100 * final['sum_accuracy']:.2f}%")
     return run.average.model.eval(), history
 
 
-def _train_epoch(run, label, progress, on_step, stop):
+def _train_epoch(run, label, bars, on_step, stop):
     """One pass over the training set; returns the mean training loss."""
     total = torch.zeros((), device=run.device)  # summed on the device: no GPU sync per step
     steps = math.ceil(len(run.train_set) / run.config.batch_size)
     bar = progress_bar(batches(run.train_set, run.config.batch_size, run.generators.order, run.device),
-                       steps, label, progress)
+                       steps, label, bars)
     with bar:
         for step, batch in enumerate(bar, 1):
             total += train_step(run.step_model, batch, run.optimizer, run.scaler, run.precision, run.augment)
@@ -208,8 +192,9 @@ def _end_epoch(run, epoch, train_loss, history, elapsed_s, log):
         kept = f"the checkpoint of epoch {epoch - 1} is kept in {run.out}" if epoch > 1 else "nothing was saved"
         raise MnistSumError(f"the training loss became {train_loss} in epoch {epoch}, so training "
                             f"stopped; {kept}. Try a smaller --lr")
-    metrics = evaluate(run.average.model, run.test_set, run.device, all_pairs=False)
-    entry = {"epoch": epoch, "train_loss": train_loss, "test_loss": metrics["loss"],
+    metrics = evaluate(run.average.model, run.score_set, run.device, all_pairs=False)
+    scored_on = "validation" if run.config.validation else "test"
+    entry = {"epoch": epoch, "scored_on": scored_on, "train_loss": train_loss, f"{scored_on}_loss": metrics["loss"],
              "digit_accuracy": metrics["digit_accuracy"], "sum_accuracy": metrics["sum_accuracy"],
              "lr": run.schedule.get_last_lr()[0], "momentum": run.optimizer.param_groups[0]["momentum"],
              "elapsed_s": elapsed_s}
@@ -219,7 +204,7 @@ def _end_epoch(run, epoch, train_loss, history, elapsed_s, log):
                         "optimizer": run.optimizer.state_dict(), "schedule": run.schedule.state_dict(),
                         "generators": run.generators.state(run.device)})
     history.append(entry)  # only once it is safely on disk
-    log(f"epoch {epoch}/{run.config.epochs}: train loss {train_loss:.4f}, test loss {metrics['loss']:.4f}, "
+    log(f"epoch {epoch}/{run.config.epochs}: train loss {train_loss:.4f}, {scored_on} loss {metrics['loss']:.4f}, "
         f"digit {100 * metrics['digit_accuracy']:.2f}%, sum {100 * metrics['sum_accuracy']:.2f}% ({elapsed_s:.0f} s)")
 
 

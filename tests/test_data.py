@@ -146,3 +146,15 @@ def test_held_out_pairs_are_never_drawn_in_training(data_dir):
             seen |= set(zip(digits.tolist(), onehot.argmax(1).tolist()))
     assert seen.isdisjoint(held_out)
     assert len(seen) == 90, "every other pair still appears"
+
+
+def test_validation_holds_out_the_last_training_images_with_fixed_numbers(data_dir):
+    rest = MNISTRandomNumber(train=True, root=data_dir, validation=5000)
+    held = MNISTRandomNumber(train=True, root=data_dir, validation=5000, validation_only=True)
+    full = MNISTRandomNumber(train=True, root=data_dir)
+    assert (len(rest), len(held)) == (55_000, 5000)
+    assert torch.equal(rest.images, full.images[:55_000]) and torch.equal(held.images, full.images[55_000:])
+    numbers = [int(held[i][0][1].argmax()) for i in range(50)]
+    assert numbers == [int(held[i][0][1].argmax()) for i in range(50)], "validation numbers are fixed, as in test"
+    with pytest.raises(MnistSumError, match="validation must be an integer from 1 to 59999"):
+        MNISTRandomNumber(train=True, root=data_dir, validation=60_000)

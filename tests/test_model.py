@@ -63,3 +63,15 @@ def test_gradients_reach_the_cnn_through_the_sum_head():
 def test_unknown_adder_is_refused():
     with pytest.raises(MnistSumError, match="adder must be one of learned, exact"):
         SumNet(adder="abacus")
+
+
+def test_adder_units_pushed_negative_for_every_input_still_get_gradient():
+    """The failure a plain ReLU adder showed in a full run: one large step left its units negative for all
+    100 (digit, number) inputs, so they got no gradient and never recovered."""
+    adder = SumNet().adder
+    with torch.no_grad():
+        adder.layers[0].bias.fill_(-100.0)  # every unit of the first layer below zero for every input
+    digits, numbers = torch.arange(100) // 10, torch.arange(100) % 10
+    sum_log_probs = adder(one_hot(digits), one_hot(numbers))
+    torch.nn.functional.nll_loss(sum_log_probs, digits + numbers).backward()
+    assert adder.layers[0].weight.grad.abs().sum() > 0

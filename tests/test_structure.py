@@ -17,8 +17,9 @@ from mnist_sum.config import make_config
 from conftest import REPO, run_cli
 
 # The reading order of mnist_sum/__init__.py: each module may import only the ones before it.
-READING_ORDER = ["errors", "atomic", "config", "download", "data", "model", "device", "evaluation", "checkpoint",
-                 "progress", "stopping", "augment", "training", "predict", "diagrams", "plots", "cli", "__init__", "__main__"]
+READING_ORDER = ["errors", "atomic", "config", "download", "data", "model", "reference", "device", "evaluation",
+                 "checkpoint", "progress", "stopping", "augment", "averaging", "training", "predict", "demo",
+                 "diagrams", "plots", "cli", "__init__", "__main__"]
 
 
 def _imports(module):
@@ -107,3 +108,14 @@ def test_figures_read_the_checkpoint_once_and_predict_the_test_set_once(trained_
     monkeypatch.setattr(plots, "predict_batches", lambda *a, **k: predictions.append(1) or real_predict(*a, **k))
     plots.draw_all(trained_checkpoint, data_dir, tmp_path, log=lambda line: None)
     assert (len(loads), len(predictions)) == (1, 1)
+
+
+def test_a_preset_sets_the_defaults_and_options_given_override_it(data_dir, tmp_path):
+    out = tmp_path / "m.pt"
+    result = run_cli("train", "--preset", "fast", "--epochs", "1", "--limit", "300", "--data-dir", data_dir,
+                     "--out", out, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    saved = torch.load(out, weights_only=True)["train_config"]
+    assert saved == {**mnist_sum.config.PRESETS["fast"].to_dict(), "epochs": 1, "limit": 300}
+    fast_epochs = mnist_sum.config.PRESETS["fast"].epochs
+    assert f"(default: {fast_epochs})" in run_cli("train", "--preset", "fast", "--help").stdout
