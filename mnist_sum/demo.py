@@ -23,9 +23,10 @@ def answer(model, drawing, number):
     """(markdown answer, digit probabilities, sum probabilities, the 28x28 input) for one drawing.
     Problems a user can fix come back as a gr.Error, which the page shows while the server carries on."""
     image = drawing.get("composite") if isinstance(drawing, dict) else drawing
-    if image is None or image.getbbox() is None or _ink_share(image) == 0:
+    share = 0.0 if image is None else _ink_share(image)
+    if share == 0:
         raise gr.Error("Draw a digit first.")
-    if _ink_share(image) < SMALLEST_STROKE:
+    if share < SMALLEST_STROKE:
         raise gr.Error("That stroke is too small to read: draw the digit larger, filling most of the square.")
     try:
         digit_image = read_digit(image)

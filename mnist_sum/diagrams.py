@@ -46,13 +46,17 @@ def compact_png(fig, dpi=80):
     return small.getvalue()
 
 
-def save_png(fig, path):
-    """A Figure to PNG via a temporary file and a rename: never half a picture on disk."""
+def write_png(png, path):
+    """PNG bytes to `path` via a temporary file and a rename: never half a picture on disk."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        tmp.write_bytes(compact_png(fig, dpi=100))
+        tmp.write_bytes(png)
     return path
+
+
+def save_png(fig, path):
+    return write_png(compact_png(fig, dpi=100), path)
 
 
 def finish(fig, path):
@@ -128,8 +132,5 @@ def model_graph(model, path=None):
     graph.node_attr.update(fontsize="13", fontname="Helvetica")
     png = graph.pipe(format="png")
     if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(png)
+        write_png(png, path)
     return png
