@@ -3,10 +3,10 @@
     python benchmarks/seeds.py                      # seeds 0-4, about 10 minutes a run on 2 CPU cores
     python benchmarks/seeds.py --seeds 0 1 --preset fast
 
-Each run is `python -m mnist_sum train --seed S` then `python -m mnist_sum
-evaluate`, in fresh processes. Prints the mean, standard deviation, minimum
-and maximum of each accuracy and the wall time per run, and writes them as
-JSON to benchmarks/results/seeds_<preset>.json.
+Each run is `python -m mnist_sum train --seed S`, then `python -m mnist_sum
+evaluate` with and without `--tta`, in fresh processes. Prints the mean,
+standard deviation, minimum and maximum of each accuracy and the wall time
+per training run, and writes them as JSON to benchmarks/results/seeds_<preset>.json.
 """
 
 import argparse
@@ -22,7 +22,10 @@ from pathlib import Path
 from mnist_sum.atomic import atomic_path
 from mnist_sum.config import PRESETS
 
-KEYS = {"digit_accuracy": "digit", "sum_accuracy": "sum (test numbers)", "sum_accuracy_all_pairs": "sum, all pairs"}
+ACCURACIES = {"digit_accuracy": "digit", "sum_accuracy": "sum (test numbers)",
+              "sum_accuracy_all_pairs": "sum, all pairs"}
+# the same accuracies twice: as `evaluate` gives them, then with `evaluate --tta`
+KEYS = {**ACCURACIES, **{f"tta_{key}": f"{label}, with --tta" for key, label in ACCURACIES.items()}}
 
 
 def cli(*args):
@@ -37,8 +40,10 @@ def one_run(seed, preset, folder):
     started = time.perf_counter()
     cli("train", "--preset", preset, "--seed", seed, "--out", out, "--json")
     wall = time.perf_counter() - started
-    metrics = json.loads(cli("evaluate", "--checkpoint", out, "--json"))
-    return {"seed": seed, "wall_seconds": round(wall, 1), **{key: metrics[key] for key in KEYS}}
+    plain = json.loads(cli("evaluate", "--checkpoint", out, "--json"))
+    tta = json.loads(cli("evaluate", "--checkpoint", out, "--tta", "--json"))
+    return {"seed": seed, "wall_seconds": round(wall, 1), **{key: plain[key] for key in ACCURACIES},
+            **{f"tta_{key}": tta[key] for key in ACCURACIES}}
 
 
 def summary(values):
@@ -51,31 +56,45 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--preset", choices=PRESETS, default="default")
     args = parser.parse_args()
+    out = Path("benchmarks/results") / f"seeds_{args.preset}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     runs = []
     with tempfile.TemporaryDirectory() as folder:
         for seed in args.seeds:
             runs.append(one_run(seed, args.preset, folder))
             row = ", ".join(f"{label} {100 * runs[-1][key]:.2f}%" for key, label in KEYS.items())
             print(f"seed {seed}: {row}, {runs[-1]['wall_seconds']:.0f} s", file=sys.stderr)
+            result = write(out, args, runs)  # after every run: an hour's work is not lost to a crash at the end
 
-    result = {"preset": args.preset, "machine": f"{platform.processor() or platform.machine()}, "
-              f"{platform.python_version()}", "runs": runs,
-              "summary": {key: summary([r[key] for r in runs]) for key in [*KEYS, "wall_seconds"]}}
-    command = " ".join(["python", *sys.argv])
-    print(f"\nMeasured with `{command}` (seeds {', '.join(map(str, args.seeds))}):\n")
+    print(f"\nMeasured on {result['machine']} with `{result['command']}`:\n")
     print("| | mean ± std | min | max |\n|---|---:|---:|---:|")
     for key, label in KEYS.items():
         s = result["summary"][key]
         print(f"| {label} | {100 * s['mean']:.2f}% ± {100 * s['std']:.2f} | {100 * s['min']:.2f}% | "
               f"{100 * s['max']:.2f}% |")
     s = result["summary"]["wall_seconds"]
-    print(f"| wall time per run | {s['mean']:.0f} s ± {s['std']:.0f} | {s['min']:.0f} s | {s['max']:.0f} s |")
+    print(f"| wall time per training run | {s['mean']:.0f} s ± {s['std']:.0f} | {s['min']:.0f} s | {s['max']:.0f} s |")
+    print(f"\nwrote {out}", file=sys.stderr)
 
-    out = Path("benchmarks/results") / f"seeds_{args.preset}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
+
+def machine():
+    """The CPU's model name where Linux tells it, and the threads torch will use."""
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+             if line.startswith("model name")] if cpuinfo.exists() else []
+    threads = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                             capture_output=True, text=True).stdout.strip()
+    return f"{names[0] if names else platform.processor() or platform.machine()}, {threads} threads"
+
+
+def write(out, args, runs):
+    """The runs so far and their summary, written atomically; `complete` is false until every seed has run."""
+    result = {"preset": args.preset, "command": " ".join(["python", *sys.argv]), "machine": machine(),
+              "python": platform.python_version(), "complete": len(runs) == len(args.seeds), "runs": runs,
+              "summary": {key: summary([r[key] for r in runs]) for key in [*KEYS, "wall_seconds"]}}
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {out}", file=sys.stderr)
+    return result
 
 
 if __name__ == "__main__":

@@ -112,6 +112,8 @@ def build_parser(preset="default"):
     evaluate.add_argument("--checkpoint", required=True, help="a file written by train")
     evaluate.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_SUM_DATA or ./data)")
     evaluate.add_argument("--device", choices=DEVICES, default="auto", help=_DEVICE_HELP)
+    evaluate.add_argument("--tta", action="store_true", help="test-time augmentation: average the digit "
+                          "probabilities over the image and 4 copies moved one pixel (5x the work)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
     predict = add("predict", help="read the digit in an image file and add NUMBER")
@@ -145,9 +147,9 @@ def run(args):
     elif args.command == "evaluate":
         device = pick_device(args.device)
         model = load_model(args.checkpoint, device)
-        metrics = evaluate(model, MNISTRandomNumber(train=False, root=args.data_dir))
+        metrics = evaluate(model, MNISTRandomNumber(train=False, root=args.data_dir), tta=args.tta)
         if args.json:
-            print(json.dumps(metrics))
+            print(json.dumps({**metrics, "tta": args.tta}))
         else:
             print(f"digit accuracy:            {100 * metrics['digit_accuracy']:.2f}%")
             print(f"sum accuracy (test pairs): {100 * metrics['sum_accuracy']:.2f}%")

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
-from .data import NUM_DIGITS, NUM_SUMS, batches, one_hot, pair_mask
+from .data import MEAN, NUM_DIGITS, NUM_SUMS, STD, batches, one_hot, pair_mask
 from .device import Precision, channels_last, model_device, pick_device
 
 
@@ -34,23 +34,49 @@ def _device_of(model, device):
     return model_device(model) if device is None else pick_device(device)
 
 
+# Test-time augmentation: the image as it is, and moved one pixel right, left, down and up.
+SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def shifted(images, dx, dy):
+    """`images` moved dx pixels right and dy pixels down; the pixels uncovered are blank."""
+    blank = (0.0 - MEAN) / STD  # a blank pixel after normalisation
+    moved = torch.roll(images, (dy, dx), (2, 3))
+    if dy:
+        moved[:, :, 0 if dy > 0 else -1, :] = blank
+    if dx:
+        moved[:, :, :, 0 if dx > 0 else -1] = blank
+    return moved
+
+
+def digit_probs(model, images, tta=False):
+    """The CNN's digit probabilities; with `tta`, their mean over the image and its `SHIFTS` (5x the work)."""
+    views = [shifted(images, dx, dy) for dx, dy in SHIFTS] if tta else [images]
+    return torch.stack([model.digit_net(channels_last(view)).float().exp() for view in views]).mean(0)
+
+
 @torch.no_grad()
-def predict_batches(model, dataset, device=None, batch_size=1000):
-    """Digit and sum log-probabilities for every item of `dataset`, in order, on the CPU."""
+def predict_batches(model, dataset, device=None, batch_size=1000, tta=False):
+    """Digit and sum log-probabilities for every item of `dataset`, in order, on the CPU.
+    With `tta`, the adder reads the digit probabilities averaged over shifted copies."""
     device = _device_of(model, device)
     precision = Precision.for_device(device)
     digit_parts, sum_parts = [], []
     with eval_mode(model):
         for images, numbers, _, _ in batches(dataset, batch_size, device=device):
             with precision.autocast():
-                digit_log_probs, sum_log_probs = model(channels_last(images), numbers)
+                if tta:
+                    probs = digit_probs(model, images, tta=True)
+                    digit_log_probs, sum_log_probs = probs.log(), model.adder(probs, numbers)
+                else:
+                    digit_log_probs, sum_log_probs = model(channels_last(images), numbers)
             digit_parts.append(digit_log_probs.float().cpu())
             sum_parts.append(sum_log_probs.float().cpu())
     return torch.cat(digit_parts), torch.cat(sum_parts)
 
 
 @torch.no_grad()
-def sum_accuracy_all_pairs(model, dataset, device=None, pairs=None, batch_size=1000):
+def sum_accuracy_all_pairs(model, dataset, device=None, pairs=None, batch_size=1000, tta=False):
     """Sum accuracy over every (test image, number 0-9) pair: 10 x the test set.
     The CNN runs once per image; only the cheap adder runs ten times.
     With `pairs`, only the (digit, number) pairs listed count."""
@@ -61,9 +87,9 @@ def sum_accuracy_all_pairs(model, dataset, device=None, pairs=None, batch_size=1
     with eval_mode(model):
         for images, _, digits, _ in batches(dataset, batch_size, device=device):
             with precision.autocast():
-                digit_probs = model.digit_net(channels_last(images)).float().exp()
+                probs = digit_probs(model, images, tta)
             for n in range(NUM_DIGITS):
-                sum_log_probs = model.adder(digit_probs, one_hot(torch.full_like(digits, n)))
+                sum_log_probs = model.adder(probs, one_hot(torch.full_like(digits, n)))
                 mask = counted[digits, n]
                 correct += ((sum_log_probs.argmax(1) == digits + n) & mask).sum().item()
                 total += mask.sum().item()
@@ -80,13 +106,14 @@ def per_class_accuracy(confusion):
     return (confusion.diag().float() / support).tolist()
 
 
-def evaluate(model, test_set, device=None, all_pairs=True, predictions=None):
+def evaluate(model, test_set, device=None, all_pairs=True, predictions=None, tta=False):
     """Accuracy of both heads on the test split's fixed numbers, plus (with
     `all_pairs`) sum accuracy over all 100,000 pairs, confusion matrices,
     per-class accuracy and the 2x2 table of digit right/wrong against sum
     right/wrong. `predictions`, the output of `predict_batches`, saves running
-    the test set again when the caller has it already."""
-    digit_log_probs, sum_log_probs = predictions or predict_batches(model, test_set, device)
+    the test set again when the caller has it already. `tta`: test-time
+    augmentation (see `digit_probs`)."""
+    digit_log_probs, sum_log_probs = predictions or predict_batches(model, test_set, device, tta=tta)
     digits = test_set.digits
     sums = digits + test_set.fixed_numbers
     digit_right = digit_log_probs.argmax(1) == digits
@@ -101,7 +128,7 @@ def evaluate(model, test_set, device=None, all_pairs=True, predictions=None):
         digit_confusion = confusion_matrix(digits, digit_log_probs.argmax(1), NUM_DIGITS)
         sum_confusion = confusion_matrix(sums, sum_log_probs.argmax(1), NUM_SUMS)
         metrics.update({
-            "sum_accuracy_all_pairs": sum_accuracy_all_pairs(model, test_set, device),
+            "sum_accuracy_all_pairs": sum_accuracy_all_pairs(model, test_set, device, tta=tta),
             "digit_confusion": digit_confusion.tolist(),
             "sum_confusion": sum_confusion.tolist(),
             "digit_per_class_accuracy": per_class_accuracy(digit_confusion),

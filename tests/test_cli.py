@@ -23,6 +23,16 @@ def test_evaluate_json(trained_checkpoint, data_dir):
         assert 0.9 <= metrics[key] <= 1, (key, metrics[key])
     assert len(metrics["digit_confusion"]) == 10 and len(metrics["sum_confusion"]) == 19
     assert sum(map(sum, metrics["digit_confusion"])) == 10_000
+    assert metrics["tta"] is False
+
+
+def test_evaluate_with_test_time_augmentation(trained_checkpoint, data_dir):
+    result = run_cli("evaluate", "--checkpoint", trained_checkpoint, "--data-dir", data_dir, "--tta", "--json")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["tta"] is True
+    for key in ("digit_accuracy", "sum_accuracy", "sum_accuracy_all_pairs"):
+        assert metrics[key] >= 0.99, (key, metrics[key])
 
 
 def test_predict_json_on_a_real_digit(trained_checkpoint, data_dir, tmp_path):
