@@ -67,7 +67,9 @@ def predict_batches(model, dataset, device=None, batch_size=1000, tta=False):
             with precision.autocast():
                 if tta:
                     probs = digit_probs(model, images, tta=True)
-                    digit_log_probs, sum_log_probs = probs.log(), model.adder(probs, numbers)
+                    # a probability that underflowed to 0 keeps a finite log, as log_softmax's would be
+                    digit_log_probs = probs.clamp_min(torch.finfo(torch.float32).tiny).log()
+                    sum_log_probs = model.adder(probs, numbers)
                 else:
                     digit_log_probs, sum_log_probs = model(channels_last(images), numbers)
             digit_parts.append(digit_log_probs.float().cpu())

@@ -47,3 +47,12 @@ def test_tta_averages_the_digit_probabilities_and_adds_them(data_dir, monkeypatc
     monkeypatch.setattr(evaluation, "SHIFTS", ((0, 0),))  # one unshifted view: the plain prediction
     for a, b in zip(plain, evaluation.predict_batches(model, dataset, tta=True)):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_tta_log_probs_stay_finite_where_a_probability_underflows_to_zero(data_dir, monkeypatch):
+    """log_softmax never returns -inf; the averaged probabilities' log must not either, or the loss becomes inf."""
+    certain_of_zero = lambda model, images, tta=False: torch.eye(10)[torch.zeros(len(images), dtype=torch.long)]  # noqa: E731
+    monkeypatch.setattr(evaluation, "digit_probs", certain_of_zero)
+    dataset = MNISTRandomNumber(train=False, root=data_dir, limit=8)
+    digit_log_probs, _ = evaluation.predict_batches(SumNet().eval(), dataset, tta=True)
+    assert torch.isfinite(digit_log_probs).all()
