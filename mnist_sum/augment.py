@@ -10,9 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import TrainConfig
-from .data import MEAN, STD
-
-BACKGROUND = (0.0 - MEAN) / STD  # a blank pixel after normalisation
+from .data import BACKGROUND
 
 
 def augment(images, generator, degrees=TrainConfig.rotate_degrees, zoom=TrainConfig.zoom,

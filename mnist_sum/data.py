@@ -15,6 +15,7 @@ from .download import ensure_mnist
 from .errors import MnistSumError
 
 MEAN, STD = 0.1307, 0.3081  # statistics of the training images, scaled to [0, 1]
+BACKGROUND = (0.0 - MEAN) / STD  # a blank pixel after normalisation
 NUM_DIGITS = 10  # the random number has the same range as the digit: 0-9
 NUM_SUMS = 19  # 0 + 0 up to 9 + 9
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
-from .data import MEAN, NUM_DIGITS, NUM_SUMS, STD, batches, one_hot, pair_mask
+from .data import BACKGROUND, NUM_DIGITS, NUM_SUMS, batches, one_hot, pair_mask
 from .device import Precision, channels_last, model_device, pick_device
 
 
@@ -40,12 +40,11 @@ SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
 
 def shifted(images, dx, dy):
     """`images` moved dx pixels right and dy pixels down; the pixels uncovered are blank."""
-    blank = (0.0 - MEAN) / STD  # a blank pixel after normalisation
     moved = torch.roll(images, (dy, dx), (2, 3))
     if dy:
-        moved[:, :, 0 if dy > 0 else -1, :] = blank
+        moved[:, :, 0 if dy > 0 else -1, :] = BACKGROUND
     if dx:
-        moved[:, :, :, 0 if dx > 0 else -1] = blank
+        moved[:, :, :, 0 if dx > 0 else -1] = BACKGROUND
     return moved
 
 

@@ -4,13 +4,11 @@ import pytest
 import torch
 
 from mnist_sum import SumNet, evaluation
-from mnist_sum.data import MEAN, STD, MNISTRandomNumber, batches
-
-BLANK = (0.0 - MEAN) / STD
+from mnist_sum.data import BACKGROUND, MNISTRandomNumber, batches
 
 
 def _one_lit_pixel(row, col):
-    images = torch.full((1, 1, 28, 28), BLANK)
+    images = torch.full((1, 1, 28, 28), BACKGROUND)
     images[0, 0, row, col] = 3.0
     return images
 
@@ -20,13 +18,13 @@ def test_a_shift_moves_every_pixel_one_step(dx, dy):
     moved = evaluation.shifted(_one_lit_pixel(10, 20), dx, dy)
     lit = (moved[0, 0] == 3.0).nonzero().tolist()
     assert lit == [[10 + dy, 20 + dx]]
-    assert (moved[0, 0] != 3.0).logical_and(moved[0, 0] != BLANK).sum() == 0
+    assert (moved[0, 0] != 3.0).logical_and(moved[0, 0] != BACKGROUND).sum() == 0
 
 
 @pytest.mark.parametrize("dx, dy, row, col", [(1, 0, 5, 27), (-1, 0, 5, 0), (0, 1, 27, 5), (0, -1, 0, 5)])
 def test_ink_shifted_off_the_edge_is_gone_not_wrapped_round(dx, dy, row, col):
     moved = evaluation.shifted(_one_lit_pixel(row, col), dx, dy)
-    assert torch.equal(moved, torch.full_like(moved, BLANK))
+    assert torch.equal(moved, torch.full_like(moved, BACKGROUND))
 
 
 def test_tta_averages_the_digit_probabilities_and_adds_them(data_dir, monkeypatch):
