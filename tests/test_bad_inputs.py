@@ -2,7 +2,7 @@
 non-zero exit (CLI), and nothing on disk is damaged."""
 
 import hashlib
-import os
+import random
 import struct
 import zlib
 
@@ -20,7 +20,7 @@ from mnist_sum import (
     train,
 )
 from mnist_sum import download as download_module
-from mnist_sum.checkpoint import FORMAT
+from mnist_sum.checkpoint import FORMAT, read_checkpoint
 from mnist_sum.data import one_hot
 from mnist_sum.predict import open_image, to_mnist
 
@@ -238,8 +238,18 @@ def test_cli_refuses_a_pickled_payload(tmp_path):
 
 def test_cli_random_bytes_checkpoint(tmp_path):
     path = tmp_path / "noise.pt"
-    path.write_bytes(os.urandom(4096))
+    path.write_bytes(random.Random(2).randbytes(4096))  # these bytes once made the unpickler raise IndexError
     assert_clean_error(run_cli("predict", "--checkpoint", path, path, "3"), "not a PyTorch file")
+
+
+@pytest.mark.parametrize("header", [b"", b"\x80\x02"], ids=["bare", "pickle-protocol-2"])
+def test_random_bytes_are_never_a_checkpoint(tmp_path, header):
+    """Whatever the unpickler trips on inside random bytes, the caller gets one MnistSumError."""
+    path = tmp_path / "noise.pt"
+    for seed in range(300):
+        path.write_bytes(header + random.Random(seed).randbytes(4096))
+        with pytest.raises(MnistSumError, match="not a PyTorch file"):
+            read_checkpoint(path)
 
 
 def test_cli_predict_on_a_folder(checkpoint, tmp_path):
