@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mnist_sum.atomic import atomic_path
+from record import cpu_name, write_json
+
 from mnist_sum.config import PRESETS
 
 ACCURACIES = {"digit_accuracy": "digit", "sum_accuracy": "sum (test numbers)",
@@ -57,7 +58,6 @@ def main():
     parser.add_argument("--preset", choices=PRESETS, default="default")
     args = parser.parse_args()
     out = Path("benchmarks/results") / f"seeds_{args.preset}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     runs = []
     with tempfile.TemporaryDirectory() as folder:
         for seed in args.seeds:
@@ -78,13 +78,10 @@ def main():
 
 
 def machine():
-    """The CPU's model name where Linux tells it, and the threads torch will use."""
-    cpuinfo = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-             if line.startswith("model name")] if cpuinfo.exists() else []
+    """The CPU and the threads torch will use in the runs' fresh processes."""
     threads = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
                              capture_output=True, text=True).stdout.strip()
-    return f"{names[0] if names else platform.processor() or platform.machine()}, {threads} threads"
+    return f"{cpu_name()}, {threads} threads"
 
 
 def write(out, args, runs):
@@ -92,8 +89,7 @@ def write(out, args, runs):
     result = {"preset": args.preset, "command": " ".join(["python", *sys.argv]), "machine": machine(),
               "python": platform.python_version(), "complete": len(runs) == len(args.seeds), "runs": runs,
               "summary": {key: summary([r[key] for r in runs]) for key in [*KEYS, "wall_seconds"]}}
-    with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
     return result
 
 

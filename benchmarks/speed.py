@@ -9,8 +9,6 @@ Prints a markdown table and writes the same figures as JSON
 """
 
 import argparse
-import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -20,9 +18,9 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+from record import cpu_name, write_json
 
 from mnist_sum import SumNet
-from mnist_sum.atomic import atomic_path
 from mnist_sum.config import PRESETS
 from mnist_sum.data import MNISTRandomNumber, one_hot
 from mnist_sum.device import Precision, channels_last, pick_device
@@ -133,7 +131,7 @@ def main():
     args = parser.parse_args()
     device = pick_device(args.device)
     torch.manual_seed(0)
-    cpu = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    cpu = f"{cpu_name()}, {torch.get_num_threads()} threads"
     name = torch.cuda.get_device_name() if device.type == "cuda" else cpu
     print(f"device: {name}; precision: {Precision.for_device(device)}; torch {torch.__version__}", file=sys.stderr)
 
@@ -194,9 +192,7 @@ def main():
                                      "not reached in the preset's run"))
 
     out = Path("benchmarks/results") / f"speed_{device.type}{'_quick' if args.quick else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        Path(tmp).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
     print(f"\nwrote {out}", file=sys.stderr)
 
 

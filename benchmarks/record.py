@@ -1,0 +1,23 @@
+"""How every benchmark records its results: the machine, named alike, and JSON written atomically."""
+
+import json
+import platform
+from pathlib import Path
+
+from mnist_sum.atomic import atomic_path
+
+
+def cpu_name():
+    """The CPU's model name where Linux tells it ("AMD EPYC ..."), else what Python knows ("x86_64")."""
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+             if line.startswith("model name")] if cpuinfo.exists() else []
+    return names[0] if names else platform.processor() or platform.machine()
+
+
+def write_json(out, result):
+    """`result` as JSON in `out`, whole or not at all: a crash mid-write leaves the previous file."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text(json.dumps(result, indent=2) + "\n")

@@ -1,0 +1,45 @@
+"""The benchmarks' own logic: how results are recorded and how the recipe rule picks a candidate.
+(Running them takes minutes to hours; their figures are in the README, with the commands.)"""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # scripts, not an installed package
+import recipe  # noqa: E402
+import record  # noqa: E402
+
+
+def _runs(name, digits, sums):
+    return [{"candidate": name, "seed": seed, "validation": 5000, "wall_seconds": 100.0,
+             "digit_accuracy": d, "sum_accuracy": s} for seed, (d, s) in enumerate(zip(digits, sums))]
+
+
+def test_rule_takes_the_cheapest_candidate_within_the_tolerance():
+    runs = (_runs("default", [0.9966, 0.9964], [0.9966, 0.9962])
+            + _runs("epochs=9", [0.9964, 0.9962], [0.9964, 0.9962])       # 0.015 points below: within
+            + _runs("epochs=12", [0.9950, 0.9952], [0.9970, 0.9970]))     # best sum, but the digit far below
+    table, chosen = recipe.summarise(runs, ["default", "epochs=9", "epochs=12"])
+    assert chosen == "epochs=9"
+    assert table["default"]["digit_accuracy"]["mean"] == pytest.approx(0.9965)
+    assert table["epochs=9"]["seeds"] == [0, 1]
+    assert table["epochs=12"]["score"] == pytest.approx((0.9951 + 0.9970) / 2)
+
+
+def test_rule_keeps_the_better_candidate_when_the_cheaper_is_outside_the_tolerance():
+    runs = _runs("default", [0.9966, 0.9964], [0.9966, 0.9962]) + _runs("epochs=9", [0.9958, 0.9956], [0.9962, 0.9960])
+    assert recipe.summarise(runs, ["default", "epochs=9"])[1] == "default"
+
+
+def test_write_json_creates_the_folder_and_replaces_the_file_whole(tmp_path):
+    out = tmp_path / "results" / "x.json"
+    record.write_json(out, {"a": 1})
+    record.write_json(out, {"b": [1, 2]})
+    assert json.loads(out.read_text()) == {"b": [1, 2]}
+    assert [p.name for p in out.parent.iterdir()] == ["x.json"]  # no temporary file left beside it
+
+
+def test_cpu_name_is_a_name():
+    assert record.cpu_name().strip()
