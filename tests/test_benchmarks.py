@@ -43,3 +43,19 @@ def test_write_json_creates_the_folder_and_replaces_the_file_whole(tmp_path):
 
 def test_cpu_name_is_a_name():
     assert record.cpu_name().strip()
+
+
+def test_recipe_keeps_runs_another_invocation_recorded(tmp_path, monkeypatch):
+    monkeypatch.setattr(recipe, "OUT", tmp_path / "recipe.json")
+    args = type("Args", (), {"jobs": 2})()
+    first, second = _runs("default", [0.99, 0.98], [0.99, 0.98])
+    recipe.write([first], args)
+    recipe.write([second], args)  # a second process, started before the first had written anything
+    saved = json.loads((tmp_path / "recipe.json").read_text())["runs"]
+    assert sorted(r["seed"] for r in saved) == [0, 1]
+
+
+def test_rule_takes_the_higher_score_between_equally_cheap_candidates():
+    runs = _runs("default", [0.9960, 0.9960], [0.9960, 0.9960]) + _runs("dropout=0", [0.9962, 0.9962], [0.9962, 0.9962])
+    assert recipe.summarise(runs, ["default", "dropout=0"])[1] == "dropout=0"
+    assert recipe.summarise(runs[:2], ["default", "dropout=0"])[1] == "default"
