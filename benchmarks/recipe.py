@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from record import cpu_name, write_json
+from record import cpu_name, summary, write_json
 
 # name -> the train options it changes; "cheaper" ranks them for the rule above (relative training cost)
 CANDIDATES = {
@@ -64,10 +64,7 @@ def summarise(runs, names):
     for name in names:
         mine = [r for r in runs if r["candidate"] == name]
         if mine:
-            table[name] = {key: {"mean": statistics.mean(r[key] for r in mine),
-                                 "std": statistics.stdev(r[key] for r in mine) if len(mine) > 1 else 0.0,
-                                 "min": min(r[key] for r in mine), "max": max(r[key] for r in mine)}
-                           for key in (*ACCURACIES, "wall_seconds")}
+            table[name] = {key: summary(r[key] for r in mine) for key in (*ACCURACIES, "wall_seconds")}
             table[name]["seeds"] = sorted(r["seed"] for r in mine)
     for row in table.values():
         row["score"] = statistics.mean(row[key]["mean"] for key in ACCURACIES)

@@ -2,6 +2,7 @@
 
 import json
 import platform
+import statistics
 from pathlib import Path
 
 from mnist_sum.atomic import atomic_path
@@ -21,3 +22,10 @@ def write_json(out, result):
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         Path(tmp).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def summary(values):
+    """Mean, sample standard deviation (0 for one value), minimum and maximum."""
+    values = list(values)
+    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values)}

@@ -12,14 +12,13 @@ per training run, and writes them as JSON to benchmarks/results/seeds_<preset>.j
 import argparse
 import json
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from record import cpu_name, write_json
+from record import cpu_name, summary, write_json
 
 from mnist_sum.config import PRESETS
 
@@ -45,11 +44,6 @@ def one_run(seed, preset, folder):
     tta = json.loads(cli("evaluate", "--checkpoint", out, "--tta", "--json"))
     return {"seed": seed, "wall_seconds": round(wall, 1), **{key: plain[key] for key in ACCURACIES},
             **{f"tta_{key}": tta[key] for key in ACCURACIES}}
-
-
-def summary(values):
-    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "min": min(values), "max": max(values)}
 
 
 def main():

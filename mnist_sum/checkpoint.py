@@ -67,14 +67,11 @@ def read_checkpoint(path):
         with warnings.catch_warnings():  # garbage can claim an odd pickle protocol; the error below says enough
             warnings.simplefilter("ignore")
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "GLOBAL" in str(e):  # torch refused to import a class or function named in the file
+    except Exception as e:  # on random bytes the unpickler raises whatever its opcodes trip on (IndexError, ...)
+        if isinstance(e, pickle.UnpicklingError) and "GLOBAL" in str(e):  # torch refused a class or function
             raise MnistSumError(
                 f"refusing checkpoint {path}: it carries pickled Python objects that could run code; "
                 "load only checkpoints written by mnist_sum") from None
-        raise MnistSumError(f"checkpoint {path} is truncated or not a PyTorch file; "
-                            "train again or pick another file") from None
-    except Exception as e:  # on random bytes the unpickler raises whatever its opcodes trip on (IndexError, ...)
         reason = (str(e).splitlines() or [type(e).__name__])[0][:120]
         raise MnistSumError(f"checkpoint {path} is truncated or not a PyTorch file ({reason}); "
                             "train again or pick another file") from None
