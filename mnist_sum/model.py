@@ -53,7 +53,7 @@ class DigitCNN(nn.Module):
             conv_bn_relu(4 * width, 8 * width, pool=True),   # 7 -> 3
         )
         self.classifier = nn.Sequential(
-            nn.Dropout(dropout),  # without it, accuracy slips in the last epochs as the net memorises
+            nn.Dropout(dropout),  # off by default: on validation, 0.3 tied with none (benchmarks/recipe.py)
             nn.Linear(8 * width * 3 * 3, NUM_DIGITS),
         )
 

@@ -19,18 +19,19 @@ def _runs(name, digits, sums):
 
 def test_rule_takes_the_cheapest_candidate_within_the_tolerance():
     runs = (_runs("default", [0.9966, 0.9964], [0.9966, 0.9962])
-            + _runs("epochs=9", [0.9964, 0.9962], [0.9964, 0.9962])       # 0.015 points below: within
-            + _runs("epochs=12", [0.9950, 0.9952], [0.9970, 0.9970]))     # best sum, but the digit far below
-    table, chosen = recipe.summarise(runs, ["default", "epochs=9", "epochs=12"])
-    assert chosen == "epochs=9"
+            + _runs("dropout=0.3,epochs=9", [0.9964, 0.9962], [0.9964, 0.9962])    # 0.015 points below: within
+            + _runs("dropout=0.3,epochs=12", [0.9950, 0.9952], [0.9970, 0.9970]))  # best sum, digit far below
+    table, chosen = recipe.summarise(runs, ["default", "dropout=0.3,epochs=9", "dropout=0.3,epochs=12"])
+    assert chosen == "dropout=0.3,epochs=9"
     assert table["default"]["digit_accuracy"]["mean"] == pytest.approx(0.9965)
-    assert table["epochs=9"]["seeds"] == [0, 1]
-    assert table["epochs=12"]["score"] == pytest.approx((0.9951 + 0.9970) / 2)
+    assert table["dropout=0.3,epochs=9"]["seeds"] == [0, 1]
+    assert table["dropout=0.3,epochs=12"]["score"] == pytest.approx((0.9951 + 0.9970) / 2)
 
 
 def test_rule_keeps_the_better_candidate_when_the_cheaper_is_outside_the_tolerance():
-    runs = _runs("default", [0.9966, 0.9964], [0.9966, 0.9962]) + _runs("epochs=9", [0.9958, 0.9956], [0.9962, 0.9960])
-    assert recipe.summarise(runs, ["default", "epochs=9"])[1] == "default"
+    runs = (_runs("default", [0.9966, 0.9964], [0.9966, 0.9962])
+            + _runs("dropout=0.3,epochs=9", [0.9958, 0.9956], [0.9962, 0.9960]))
+    assert recipe.summarise(runs, ["default", "dropout=0.3,epochs=9"])[1] == "default"
 
 
 def test_write_json_creates_the_folder_and_replaces_the_file_whole(tmp_path):
@@ -56,6 +57,7 @@ def test_recipe_keeps_runs_another_invocation_recorded(tmp_path, monkeypatch):
 
 
 def test_rule_takes_the_higher_score_between_equally_cheap_candidates():
-    runs = _runs("default", [0.9960, 0.9960], [0.9960, 0.9960]) + _runs("dropout=0", [0.9962, 0.9962], [0.9962, 0.9962])
-    assert recipe.summarise(runs, ["default", "dropout=0"])[1] == "dropout=0"
-    assert recipe.summarise(runs[:2], ["default", "dropout=0"])[1] == "default"
+    runs = (_runs("dropout=0.3", [0.9960, 0.9960], [0.9960, 0.9960])
+            + _runs("default", [0.9962, 0.9962], [0.9962, 0.9962]))
+    assert recipe.summarise(runs, ["dropout=0.3", "default"])[1] == "default"
+    assert recipe.summarise(runs[:2], ["dropout=0.3", "default"])[1] == "dropout=0.3"
