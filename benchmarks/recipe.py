@@ -31,21 +31,34 @@ from tempfile import TemporaryDirectory
 
 from record import cpu_name, summary, write_json
 
+from mnist_sum.config import TrainConfig
+
 # name -> the train options it changes from today's defaults; "cost" ranks them for the rule above
 # (relative training cost). The first runs were made when the default had dropout 0.3, hence their names.
+EPOCHS = TrainConfig.epochs
 CANDIDATES = {
     "default": {"options": [], "cost": 1.0},
     "dropout=0.3": {"options": ["--dropout", "0.3"], "cost": 1.0},
-    "dropout=0.3,epochs=12": {"options": ["--dropout", "0.3", "--epochs", "12"], "cost": 12 / 18},
-    "dropout=0.3,epochs=9": {"options": ["--dropout", "0.3", "--epochs", "9"], "cost": 9 / 18},
+    "dropout=0.3,epochs=12": {"options": ["--dropout", "0.3", "--epochs", "12"], "cost": 12 / EPOCHS},
+    "dropout=0.3,epochs=9": {"options": ["--dropout", "0.3", "--epochs", "9"], "cost": 9 / EPOCHS},
     "dropout=0.3,width=12": {"options": ["--dropout", "0.3", "--width", "12"], "cost": 0.6},
     # the fast preset is its own choice: compare these two only with each other (--candidates fast ...)
-    "fast": {"options": ["--preset", "fast"], "cost": 2 / 18},
-    "fast,dropout=0.3": {"options": ["--preset", "fast", "--dropout", "0.3"], "cost": 2 / 18},
+    "fast": {"options": ["--preset", "fast"], "cost": 2 / EPOCHS},
+    "fast,dropout=0.3": {"options": ["--preset", "fast", "--dropout", "0.3"], "cost": 2 / EPOCHS},
 }
 ACCURACIES = ("digit_accuracy", "sum_accuracy")
 TOLERANCE = 0.0004
 OUT = Path("benchmarks/results/recipe.json")
+
+
+def recorded():
+    """The runs in recipe.json, as this or another invocation last wrote it."""
+    return json.loads(OUT.read_text())["runs"] if OUT.exists() else []
+
+
+def run_key(run):
+    """What makes two runs the same run: candidate, seed and validation size."""
+    return run["candidate"], run["seed"], run["validation"]
 
 
 def one_run(name, seed, validation, folder):
@@ -85,8 +98,8 @@ def main():
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each")
     args = parser.parse_args()
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    runs = json.loads(OUT.read_text())["runs"] if OUT.exists() else []
-    have = {(r["candidate"], r["seed"], r["validation"]) for r in runs}
+    runs = recorded()
+    have = {run_key(r) for r in runs}
     todo = [(name, seed) for name in args.candidates for seed in args.seeds
             if (name, seed, args.validation) not in have]
     print(f"{len(todo)} runs to do, {len(runs)} on record in {OUT}", file=sys.stderr)
@@ -114,9 +127,8 @@ def main():
 
 def write(runs, args):
     """Our runs and any another process recorded meanwhile, so two invocations can share the file."""
-    ours = {(r["candidate"], r["seed"], r["validation"]) for r in runs}
-    others = [r for r in (json.loads(OUT.read_text())["runs"] if OUT.exists() else [])
-              if (r["candidate"], r["seed"], r["validation"]) not in ours]
+    ours = {run_key(r) for r in runs}
+    others = [r for r in recorded() if run_key(r) not in ours]
     runs[:0] = others
     write_json(OUT, {"command": " ".join(["python", *sys.argv]), "tolerance": TOLERANCE,
                      "machine": f"{cpu_name()}, {args.jobs} runs at a time, 1 thread each", "runs": runs})
