@@ -5,7 +5,7 @@ import platform
 import statistics
 from pathlib import Path
 
-from mnist_sum.atomic import atomic_path
+from mnist_sum.machinery import atomic_path
 
 
 def cpu_name():

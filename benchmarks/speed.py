@@ -13,7 +13,7 @@ import statistics
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -22,11 +22,11 @@ from record import cpu_name, write_json
 
 from mnist_sum import SumNet
 from mnist_sum.config import PRESETS
-from mnist_sum.data import MNISTRandomNumber, one_hot
-from mnist_sum.device import Precision, channels_last, pick_device
-from mnist_sum.evaluation import evaluate, loss_fn
-from mnist_sum.reference import ReferenceNet
-from mnist_sum.training import augment, train
+from mnist_sum.data import MNISTRandomNumber, augment, one_hot
+from mnist_sum.evaluation import evaluate
+from mnist_sum.machinery.runtime import Precision, channels_last, pick_device
+from mnist_sum.model import ReferenceNet
+from mnist_sum.training import train, train_step
 
 ROUNDS = 4
 
@@ -60,17 +60,13 @@ def step_times(model, device, batch_size, fast, steps=12, warmup=4):
     images = torch.randn(batch_size, 1, 28, 28, device=device)
     numbers = torch.randint(10, (batch_size,), device=device)
     digits = torch.randint(10, (batch_size,), device=device)
+    batch = ((images, one_hot(numbers)), (digits, digits + numbers))
+    augment_batch = (lambda x: channels_last(augment(x, generator))) if fast else partial(augment, generator=generator)
+    precision = Precision.for_device(device) if fast else None
     times = []
     for i in range(warmup + steps):
         start = time.perf_counter()
-        x = augment(images, generator)
-        x = channels_last(x) if fast else x
-        with Precision.for_device(device).autocast() if fast else nullcontext():
-            digit_log_probs, sum_log_probs = model(x, one_hot(numbers))
-            loss = loss_fn(digit_log_probs, sum_log_probs, digits, digits + numbers)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(model, batch, optimizer, augment_batch, precision)
         if device.type == "cuda":
             torch.cuda.synchronize()
         if i >= warmup:

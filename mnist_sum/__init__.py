@@ -1,22 +1,22 @@
 """mnist_sum: read an MNIST digit and add a random number 0-9 to it, with one network.
 
-Reading order, each module one idea and importing only the ones before it:
-errors, atomic (small utilities); config (every setting); download (MNIST onto
-disk); data (the dataset); model (SumNet); reference (the network we started
-from, for timing); device (device and precision); evaluation; checkpoint;
-progress, stopping (around the loop); augment, averaging; training; predict;
-demo (the drawing page, optional); diagrams, plots (figures); cli.
+The lesson, in reading order: `data` (the dataset, its batches, augmentation),
+`model` (SumNet: the CNN and both adders), `training` (the loss, the step, the
+loop) and `evaluation`; `config` holds every setting. `predict` reads your own
+images. The figures are `plots` and `diagrams`; `cli` and `demo` are the ways in.
+`machinery/` holds what a real run needs and a lesson does not: checkpoint files,
+downloads, devices and precision, progress bars and signals.
 """
 
-from .checkpoint import load_model, save_checkpoint
 from .config import TrainConfig
 from .data import MNISTRandomNumber
-from .download import ensure_mnist
-from .errors import MnistSumError
 from .evaluation import evaluate
+from .machinery import MnistSumError
+from .machinery.checkpoint import load_model, save_checkpoint
+from .machinery.download import ensure_mnist
 from .model import SumNet
 from .predict import predict
-from .training import train
+from .training import train, train_step
 
 __all__ = ["MNISTRandomNumber", "MnistSumError", "SumNet", "TrainConfig", "ensure_mnist", "evaluate",
-           "load_model", "predict", "save_checkpoint", "train"]
+           "load_model", "predict", "save_checkpoint", "train", "train_step"]

@@ -10,15 +10,13 @@ import sys
 from dataclasses import fields
 from functools import partial
 
-from .checkpoint import load_model
-from .config import ADDERS, DEFAULT_OUT, KINDS, PRESETS, TrainConfig
+from .config import ADDERS, KINDS, PRESETS, TrainConfig
 from .data import MNISTRandomNumber
-from .device import DEVICES, pick_device
-from .errors import MnistSumError
 from .evaluation import evaluate
-from .plots import draw_all
+from .machinery import MnistSumError
+from .machinery.checkpoint import DEFAULT_OUT, load_model
+from .machinery.runtime import DEVICES, TrainingInterrupted, pick_device
 from .predict import predict
-from .stopping import TrainingInterrupted
 from .training import train
 
 EXIT_USAGE = 2
@@ -91,6 +89,8 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 _digit = _checked(int, lambda v: 0 <= v <= 9, "an integer from 0 to 9")
 _DEVICE_HELP = "auto: cuda, else mps, else cpu"
+_CHECKPOINT_HELP = f"a file written by train (default: {DEFAULT_OUT} if you trained one, else the weights shipped " \
+                   "with mnist_sum)"
 
 
 def build_parser(preset="default"):
@@ -109,7 +109,7 @@ def build_parser(preset="default"):
     run.add_argument("--json", action="store_true", help="print the per-epoch history as one JSON object")
 
     evaluate = add("evaluate", help="test-set accuracy of a checkpoint")
-    evaluate.add_argument("--checkpoint", required=True, help="a file written by train")
+    evaluate.add_argument("--checkpoint", help=_CHECKPOINT_HELP)
     evaluate.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_SUM_DATA or ./data)")
     evaluate.add_argument("--device", choices=DEVICES, default="auto", help=_DEVICE_HELP)
     evaluate.add_argument("--tta", action="store_true", help="test-time augmentation: average the digit "
@@ -117,19 +117,19 @@ def build_parser(preset="default"):
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
     predict = add("predict", help="read the digit in an image file and add NUMBER")
-    predict.add_argument("--checkpoint", required=True, help="a file written by train")
+    predict.add_argument("--checkpoint", help=_CHECKPOINT_HELP)
     predict.add_argument("image", metavar="IMAGE", help="PNG or JPEG of one handwritten digit")
     predict.add_argument("number", metavar="NUMBER", type=_digit, help="integer 0-9")
     predict.add_argument("--json", action="store_true", help="print one JSON object")
 
     demo = add("demo", help="serve a page where you draw a digit and pick a number (needs mnist-sum[demo])")
-    demo.add_argument("--checkpoint", default=DEFAULT_OUT, help="a file written by train")
+    demo.add_argument("--checkpoint", help=_CHECKPOINT_HELP)
     demo.add_argument("--host", default="127.0.0.1", help="address to serve on; 0.0.0.0 lets other machines in")
     demo.add_argument("--port", type=_checked(int, lambda v: 1 <= v <= 65535, "a port from 1 to 65535"),
                       default=7860, help="port to serve on")
 
     figures = add("figures", help="draw the figures of a trained checkpoint")
-    figures.add_argument("--checkpoint", default=DEFAULT_OUT, help="a file written by train")
+    figures.add_argument("--checkpoint", help=_CHECKPOINT_HELP)
     figures.add_argument("--data-dir", default=None, help="MNIST folder (default: $MNIST_SUM_DATA or ./data)")
     figures.add_argument("--out-dir", default="images", help="folder for the PNG files")
     return parser
@@ -170,6 +170,8 @@ def run(args):
                 from None
         demo.serve(model, args.host, args.port)
     elif args.command == "figures":
+        from .plots import draw_all  # matplotlib: imported only by the command that draws
+
         draw_all(args.checkpoint, args.data_dir, args.out_dir, log=print)
 
 

@@ -9,10 +9,9 @@ continued with the settings it started with.
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from .errors import MnistSumError
+from .machinery import MnistSumError
 
 ADDERS = ("learned", "exact")
-DEFAULT_OUT = "checkpoints/sumnet.pt"
 
 
 def _is_int(value):
@@ -52,6 +51,8 @@ class TrainConfig:
     limit: int = _setting(None, "a positive integer", "train on the first N training images only (default: all)")
     validation: int = _setting(0, "a non-negative integer", "hold out the last N training images and score each "
                                "epoch on them; the test set is scored once, at the end (0: score epochs on test)")
+    score_limit: int = _setting(None, "a positive integer", "score each epoch on the first N scoring images only "
+                                "(default: all); the tests use it, so a tiny run is scored on a few hundred")
     held_out_pairs: tuple = field(default=(), metadata={
         "help": "(digit, number) pairs never shown in training, e.g. 0+1,1+4 (default: none)"})
     # the optimiser and its schedule

@@ -13,7 +13,7 @@ import gradio as gr
 import torch
 
 from .data import NUM_DIGITS, NUM_SUMS
-from .errors import MnistSumError
+from .machinery import MnistSumError
 from .predict import predict, read_digit
 
 SMALLEST_STROKE = 0.08  # the ink must span at least this share of the canvas to be read as a digit

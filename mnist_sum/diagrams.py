@@ -15,10 +15,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 from PIL import Image as PILImage
 
-from .atomic import atomic_path
 from .data import one_hot
-from .errors import MnistSumError
 from .evaluation import eval_mode
+from .machinery import MnistSumError
+from .machinery.checkpoint import atomic_path
 
 HIGHLIGHT, PLAIN = "#ffd866", "#e8eef7"
 INSTALL_DOT = "install Graphviz (apt-get install graphviz, brew install graphviz or conda install graphviz)"

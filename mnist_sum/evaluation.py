@@ -1,22 +1,19 @@
-"""Evaluation: predictions for a whole dataset, the all-pairs sum accuracy,
-confusion matrices, and the metrics dictionary that `evaluate` returns.
+"""Evaluation: both heads scored on the test set, every (image, number) pair, and where the mistakes are.
 
-Everything runs on the model's own device unless told otherwise, and leaves
-the model in the mode (train or eval) it found it in.
+The CNN reads each test image once; the adder, which is cheap, then adds the
+image's fixed number and, for the all-pairs accuracy, every number 0-9.
+Everything runs in float32 on the model's own device, whatever precision
+training used, so the number reported is what `model(images, numbers)` gives.
+The model is left in the mode (train or eval) it was found in.
 """
 
 from contextlib import contextmanager
 
 import torch
-import torch.nn.functional as F
 
-from .data import BACKGROUND, NUM_DIGITS, NUM_SUMS, batches, one_hot, pair_mask
-from .device import Precision, channels_last, model_device, pick_device
-
-
-def loss_fn(digit_log_probs, sum_log_probs, digits, sums):
-    """NLL of the digit plus NLL of the sum: both heads count equally."""
-    return F.nll_loss(digit_log_probs, digits) + F.nll_loss(sum_log_probs, sums)
+from .data import NUM_DIGITS, NUM_SUMS, batches, one_hot, pair_mask
+from .machinery.runtime import model_device, pick_device
+from .training import loss_fn
 
 
 @contextmanager
@@ -30,70 +27,46 @@ def eval_mode(model):
         model.train(was_training)
 
 
-def _device_of(model, device):
-    return model_device(model) if device is None else pick_device(device)
-
-
-# Test-time augmentation: the image as it is, and moved one pixel right, left, down and up.
-SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
-
-
-def shifted(images, dx, dy):
-    """`images` moved dx pixels right and dy pixels down; the pixels uncovered are blank."""
-    moved = torch.roll(images, (dy, dx), (2, 3))
-    if dy:
-        moved[:, :, 0 if dy > 0 else -1, :] = BACKGROUND
-    if dx:
-        moved[:, :, :, 0 if dx > 0 else -1] = BACKGROUND
-    return moved
-
-
-def digit_probs(model, images, tta=False):
-    """The CNN's digit probabilities; with `tta`, their mean over the image and its `SHIFTS` (5x the work)."""
-    views = [shifted(images, dx, dy) for dx, dy in SHIFTS] if tta else [images]
-    return torch.stack([model.digit_net(channels_last(view)).float().exp() for view in views]).mean(0)
+@torch.no_grad()
+def read_digits(model, dataset, batch_size=1000, tta=False):
+    """The digit log-probabilities of every image in `dataset`, in order, on the model's device: the CNN once
+    per image. With `tta`, averaged over the image and four copies moved one pixel (`SumNet.digit_log_probs`)."""
+    device = model_device(model)
+    with eval_mode(model):
+        return torch.cat([model.digit_log_probs(images, tta) for (images, _), _ in
+                          batches(dataset, batch_size, device=device)])
 
 
 @torch.no_grad()
 def predict_batches(model, dataset, device=None, batch_size=1000, tta=False):
-    """Digit and sum log-probabilities for every item of `dataset`, in order, on the CPU.
-    With `tta`, the adder reads the digit probabilities averaged over shifted copies."""
-    device = _device_of(model, device)
-    precision = Precision.for_device(device)
-    digit_parts, sum_parts = [], []
+    """(digit log-probs, sum log-probs) for every item of `dataset`, with its own numbers, in order, on the CPU.
+    `device`, if given, moves the model there first."""
+    if device is not None:
+        model.to(pick_device(device))
+    digit_log_probs = read_digits(model, dataset, batch_size, tta)
+    numbers = dataset.numbers_for(torch.arange(len(dataset))).to(digit_log_probs.device)
     with eval_mode(model):
-        for images, numbers, _, _ in batches(dataset, batch_size, device=device):
-            with precision.autocast():
-                if tta:
-                    probs = digit_probs(model, images, tta=True)
-                    # a probability that underflowed to 0 keeps a finite log, as log_softmax's would be
-                    digit_log_probs = probs.clamp_min(torch.finfo(torch.float32).tiny).log()
-                    sum_log_probs = model.adder(probs, numbers)
-                else:
-                    digit_log_probs, sum_log_probs = model(channels_last(images), numbers)
-            digit_parts.append(digit_log_probs.float().cpu())
-            sum_parts.append(sum_log_probs.float().cpu())
-    return torch.cat(digit_parts), torch.cat(sum_parts)
+        sum_log_probs = model.sum_log_probs(digit_log_probs, one_hot(numbers))
+    return digit_log_probs.cpu(), sum_log_probs.cpu()
 
 
 @torch.no_grad()
-def sum_accuracy_all_pairs(model, dataset, device=None, pairs=None, batch_size=1000, tta=False):
-    """Sum accuracy over every (test image, number 0-9) pair: 10 x the test set.
-    The CNN runs once per image; only the cheap adder runs ten times.
-    With `pairs`, only the (digit, number) pairs listed count."""
-    device = _device_of(model, device)
-    precision = Precision.for_device(device)
-    counted = (torch.ones(NUM_DIGITS, NUM_DIGITS, dtype=torch.bool) if pairs is None else pair_mask(pairs)).to(device)
+def sum_accuracy_all_pairs(model, dataset, pairs=None, digit_log_probs=None, tta=False):
+    """Sum accuracy over every (image, number 0-9) pair: 10 x the dataset. With `pairs`, only the
+    (digit, number) pairs listed count. `digit_log_probs` from `read_digits` saves reading the images again."""
+    if digit_log_probs is None:
+        digit_log_probs = read_digits(model, dataset, tta=tta)
+    digit_log_probs = digit_log_probs.to(model_device(model))
+    digits = dataset.digits.to(digit_log_probs.device)
+    counted = torch.ones(NUM_DIGITS, NUM_DIGITS, dtype=torch.bool) if pairs is None else pair_mask(pairs)
+    counted = counted.to(digit_log_probs.device)
     correct = total = 0
     with eval_mode(model):
-        for images, _, digits, _ in batches(dataset, batch_size, device=device):
-            with precision.autocast():
-                probs = digit_probs(model, images, tta)
-            for n in range(NUM_DIGITS):
-                sum_log_probs = model.adder(probs, one_hot(torch.full_like(digits, n)))
-                mask = counted[digits, n]
-                correct += ((sum_log_probs.argmax(1) == digits + n) & mask).sum().item()
-                total += mask.sum().item()
+        for n in range(NUM_DIGITS):
+            sum_log_probs = model.sum_log_probs(digit_log_probs, one_hot(torch.full_like(digits, n)))
+            mask = counted[digits, n]
+            correct += ((sum_log_probs.argmax(1) == digits + n) & mask).sum().item()
+            total += mask.sum().item()
     return correct / max(total, 1)
 
 
@@ -108,13 +81,14 @@ def per_class_accuracy(confusion):
 
 
 def evaluate(model, test_set, device=None, all_pairs=True, predictions=None, tta=False):
-    """Accuracy of both heads on the test split's fixed numbers, plus (with
-    `all_pairs`) sum accuracy over all 100,000 pairs, confusion matrices,
-    per-class accuracy and the 2x2 table of digit right/wrong against sum
-    right/wrong. `predictions`, the output of `predict_batches`, saves running
-    the test set again when the caller has it already. `tta`: test-time
-    augmentation (see `digit_probs`)."""
-    digit_log_probs, sum_log_probs = predictions or predict_batches(model, test_set, device, tta=tta)
+    """Accuracy of both heads on the test split's fixed numbers, plus (with `all_pairs`) sum
+    accuracy over all pairs, confusion matrices, per-class accuracy and the 2x2 table of digit
+    right/wrong against sum right/wrong. `predictions`, the output of `predict_batches`, saves
+    reading the test set again. `tta`: test-time augmentation (`SumNet.digit_log_probs`).
+    `device`, if given, moves the model there first."""
+    if device is not None:
+        model.to(pick_device(device))
+    digit_log_probs, sum_log_probs = predictions or predict_batches(model, test_set, tta=tta)
     digits = test_set.digits
     sums = digits + test_set.fixed_numbers
     digit_right = digit_log_probs.argmax(1) == digits
@@ -129,7 +103,7 @@ def evaluate(model, test_set, device=None, all_pairs=True, predictions=None, tta
         digit_confusion = confusion_matrix(digits, digit_log_probs.argmax(1), NUM_DIGITS)
         sum_confusion = confusion_matrix(sums, sum_log_probs.argmax(1), NUM_SUMS)
         metrics.update({
-            "sum_accuracy_all_pairs": sum_accuracy_all_pairs(model, test_set, device, tta=tta),
+            "sum_accuracy_all_pairs": sum_accuracy_all_pairs(model, test_set, digit_log_probs=digit_log_probs),
             "digit_confusion": digit_confusion.tolist(),
             "sum_confusion": sum_confusion.tolist(),
             "digit_per_class_accuracy": per_class_accuracy(digit_confusion),

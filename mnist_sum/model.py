@@ -1,4 +1,4 @@
-"""SumNet: a CNN reads the digit, an adder turns (digit, number) into the sum.
+"""The model: a CNN reads the digit, an adder turns (digit, number) into the sum.
 
     image  --CNN-->  digit log-probs  --exp-->  digit probs --+
                                                               +--> adder --> sum log-probs
@@ -9,6 +9,10 @@ Two adders share that interface:
   vector [digit probs, one-hot number] that must discover addition from data;
 - "exact": no parameters, P(sum = s) = P(digit = s - n), so arithmetic is
   part of the architecture and only the digit has to be learned.
+
+Reading order: the CNN (`DigitCNN`), the two adders, `SumNet`, which joins them;
+then the input checks, a layer table, and the reference network we started from
+(rebuilt for timing only).
 """
 
 import torch
@@ -16,15 +20,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import ADDERS, TrainConfig
-from .data import NUM_DIGITS, NUM_SUMS, one_hot
-from .errors import MnistSumError
+from .data import NUM_DIGITS, NUM_SUMS, SHIFTS, one_hot, shifted
+from .machinery import MnistSumError
 
 
 def conv_bn_relu(c_in, c_out, pool=False):
     """3x3 convolution, then (optionally) a 2x2 max-pool, batch norm and ReLU.
 
-    Pooling straight after the convolution lets batch norm and ReLU, which cost
-    as much as the convolution on a CPU, work on a quarter of the pixels.
+    Pooling straight after the convolution lets batch norm and ReLU work on a
+    quarter of the pixels; on a CPU each of them costs about as much as the
+    convolution itself, because the time goes into reading and writing the maps.
+    The convolution has no bias: batch norm subtracts the mean right after, which
+    would cancel any bias, and adds its own learned shift instead.
     """
     layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)]
     if pool:
@@ -102,7 +109,12 @@ class ExactAdder(nn.Module):
 
 
 class SumNet(nn.Module):
-    """model(images [N,1,28,28] normalised, numbers_onehot [N,10]) -> (digit [N,10], sum [N,19]) log-probs."""
+    """model(images [N,1,28,28] normalised, numbers_onehot [N,10]) -> (digit [N,10], sum [N,19]) log-probs.
+
+    Its two halves are also methods, so evaluation can read each image once and
+    then add any number to it: `digit_log_probs(images)`, then
+    `sum_log_probs(digit_log_probs, numbers_onehot)`.
+    """
 
     def __init__(self, adder=TrainConfig.adder, width=TrainConfig.width, hidden=TrainConfig.hidden,
                  dropout=TrainConfig.dropout):
@@ -113,11 +125,23 @@ class SumNet(nn.Module):
         self.digit_net = DigitCNN(width, dropout)
         self.adder = LearnedAdder(hidden) if adder == "learned" else ExactAdder()
 
+    def digit_log_probs(self, images, tta=False):
+        """The CNN's digit log-probabilities. With `tta` (test-time augmentation), the mean of its
+        probabilities over the image and four copies moved one pixel: five times the work."""
+        if not tta:
+            return self.digit_net(images)
+        probs = torch.stack([self.digit_net(shifted(images, dx, dy)).exp() for dx, dy in SHIFTS]).mean(0)
+        # a probability that underflowed to 0 keeps a finite log, as log_softmax's would be
+        return probs.clamp_min(torch.finfo(probs.dtype).tiny).log()
+
+    def sum_log_probs(self, digit_log_probs, numbers_onehot):
+        """The adder reads the digit's probabilities, not its argmax: the sum's loss then trains the CNN too."""
+        return self.adder(digit_log_probs.exp(), numbers_onehot)
+
     def forward(self, images, numbers_onehot):
         check_inputs(images, numbers_onehot, check_values=not self.training)
-        digit_log_probs = self.digit_net(images)
-        sum_log_probs = self.adder(digit_log_probs.exp(), numbers_onehot)
-        return digit_log_probs, sum_log_probs
+        digit_log_probs = self.digit_log_probs(images)
+        return digit_log_probs, self.sum_log_probs(digit_log_probs, numbers_onehot)
 
 
 def check_inputs(images, numbers_onehot, check_values=True):
@@ -170,3 +194,24 @@ def summary(model):
     lines += [f"{name:<26}{kind:<12}{str(shape):<16}{count:>10,}" for name, kind, shape, count in rows]
     lines.append(f"{'total':<54}{sum(p.numel() for p in model.parameters()):>10,}")
     return "\n".join(lines)
+
+
+class ReferenceNet(nn.Module):
+    """The reference network as its README describes it, for timing beside SumNet (never trained here):
+    seven convolutions (1-32-64, pool, 64-128-256, pool, 256-512-1024 unpadded, 1024-10 to 1x1)
+    and fully connected 20-50-100-19 over [digit probs, one-hot number]."""
+
+    def __init__(self):
+        super().__init__()
+        relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
+        self.convs = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), relu(), nn.Conv2d(32, 64, 3, padding=1), relu(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1), relu(), nn.Conv2d(128, 256, 3, padding=1), relu(), nn.MaxPool2d(2),
+            nn.Conv2d(256, 512, 3), relu(), nn.Conv2d(512, 1024, 3), relu(), nn.Conv2d(1024, 10, 3),
+        )
+        self.fc = nn.Sequential(nn.Linear(20, 50), relu(), nn.Linear(50, 100), relu(), nn.Linear(100, 19))
+
+    def forward(self, images, numbers_onehot):
+        digit_log_probs = F.log_softmax(self.convs(images).flatten(1).float(), dim=1)
+        features = torch.cat([digit_log_probs.exp(), numbers_onehot], dim=1)
+        return digit_log_probs, F.log_softmax(self.fc(features).float(), dim=1)

@@ -13,12 +13,12 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .checkpoint import load_model_and_checkpoint
-from .data import MEAN, STD, MNISTRandomNumber
+from .data import MEAN, STD, MNISTRandomNumber, augment
 from .diagrams import INSTALL_DOT, finish, have_dot, model_graph
 from .evaluation import evaluate, predict_batches
+from .machinery.checkpoint import load_model_and_checkpoint
 from .model import SumNet
-from .training import augment, make_optimizer
+from .training import make_optimizer
 
 RIGHT, WRONG = "#1a7f37", "#cf222e"
 
@@ -188,7 +188,7 @@ def confident_mistakes(dataset, digit_log_probs, count=12, path=None):
     return finish(fig, path)
 
 
-def draw_all(checkpoint_path, data_dir=None, out_dir="images", log=print):
+def draw_all(checkpoint_path=None, data_dir=None, out_dir="images", log=print):
     """Every figure that needs a trained model, from one checkpoint; logs each file it writes.
     Without Graphviz's `dot` the architecture graph is skipped, with one line saying how to get it."""
     out_dir = Path(out_dir)

@@ -14,9 +14,9 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .data import check_number, normalise, one_hot
-from .device import model_device
-from .errors import MnistSumError
 from .evaluation import eval_mode
+from .machinery import MnistSumError
+from .machinery.runtime import model_device
 
 MAX_PIXELS = 40_000_000  # larger images are refused before decoding: 40 MP is a big photo already
 WORK_SIZE = 512  # big images are shrunk to this first; a digit needs no more detail

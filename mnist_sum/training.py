@@ -1,52 +1,70 @@
-"""Training: one training step, and the loop around it.
+"""Training: the loss, one training step, and the loop around it.
 
-Reading order: `train_step` (the whole of learning, in a dozen lines), the
-optimiser and its schedule, the random streams, then `train`, which wraps the
-step in what a real run needs: the weight average, a checkpoint after every
-epoch, resuming, a clean stop on Ctrl-C, and an optional validation split.
-The settings are `config.TrainConfig`.
+Reading order: `loss_fn`; `train_step`, the whole of learning in a few lines
+of plain PyTorch (forward, loss, backward, step); the optimiser and its
+schedule; the weight average; then `train`, which runs the step over the
+epochs and adds what a real run needs: a checkpoint after every epoch, a clean
+stop on Ctrl-C, `--resume`, and an optional validation split. Every setting
+is in `config.TrainConfig`.
 """
 
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel
 
-from .augment import augment
-from .averaging import WeightAverage
-from .checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
-from .config import DEFAULT_OUT, TrainConfig, config_from_dict, make_config
-from .data import MNISTRandomNumber, batches
-from .device import Precision, channels_last, pick_device
-from .errors import MnistSumError
-from .evaluation import evaluate, loss_fn
+from .config import config_from_dict, make_config
+from .data import MNISTRandomNumber, augment, batches
+from .machinery import MnistSumError
+from .machinery.checkpoint import DEFAULT_OUT, model_from_checkpoint, read_checkpoint, save_checkpoint
+from .machinery.runtime import (
+    Precision,
+    TrainingInterrupted,
+    bar_output,
+    channels_last,
+    pick_device,
+    progress_bar,
+    stop_on_signals,
+)
 from .model import SumNet
-from .progress import bar_output, progress_bar
-from .stopping import TrainingInterrupted, stop_on_signals
 
 
-def train_step(model, batch, optimizer, scaler, precision, augment):
-    """One optimiser step on one batch: augment, forward, the two NLL losses, backward, update."""
-    images, numbers, digits, sums = batch
-    images = channels_last(augment(images))
-    with precision.autocast():  # bfloat16 or float16 where the hardware is fast at it
+def loss_fn(digit_log_probs, sum_log_probs, digits, sums):
+    """NLL of the digit plus NLL of the sum: both heads count equally."""
+    return F.nll_loss(digit_log_probs, digits) + F.nll_loss(sum_log_probs, sums)
+
+
+def train_step(model, batch, optimizer, augment=None, precision=None):
+    """One optimiser step on one batch: forward, loss, backward, step.
+
+    `batch` is ((images, numbers_onehot), (digits, sums)), from `batches` or a
+    DataLoader over MNISTRandomNumber. The extras do nothing unless given:
+    `augment` changes the images first; `precision` (machinery.runtime.Precision)
+    runs the forward pass in bfloat16 or float16 and scales the loss for float16.
+    """
+    (images, numbers), (digits, sums) = batch
+    if augment is not None:
+        images = augment(images)
+    with precision.autocast() if precision else nullcontext():
         digit_log_probs, sum_log_probs = model(images, numbers)
         loss = loss_fn(digit_log_probs, sum_log_probs, digits, sums)
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()  # scaled only under float16, where small gradients would round to 0
-    scaler.step(optimizer)
-    scaler.update()
+    optimizer.zero_grad()
+    if precision is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        precision.backward_and_step(loss, optimizer)
     return loss.detach()  # a tensor: reading its value would make a GPU wait
 
 
 def make_optimizer(model, config, total_steps):
     """SGD with Nesterov momentum under a one-cycle schedule: a short warm-up to
     the peak rate while momentum falls, then a long cosine decay to almost zero
-    while momentum rises again. The learned adder gets a higher rate."""
+    while momentum rises again. `adder_lr_scale` gives the learned adder its own rate."""
     groups = [{"params": list(model.digit_net.parameters()), "lr": config.lr}]
     adder_params = list(model.adder.parameters())  # the exact adder has none
     if adder_params:
@@ -60,13 +78,29 @@ def make_optimizer(model, config, total_steps):
     return optimizer, schedule
 
 
-class Generators:
-    """One seed, four independent random streams: the order of the training
-    images, the random numbers (the dataset's own generator), augmentation,
-    and torch's global generator, which draws the initial weights and then
-    the dropout masks. Their states are saved with each checkpoint."""
+def weight_average(model, decay):
+    """An exponential moving average of the weights and batch-norm statistics (torch's AveragedModel),
+    or None for `decay` 0. Its memory starts short, so the random initial weights fade fast."""
+    if decay == 0:
+        return None
+
+    def moving_average(averaged, current, num_averaged):
+        if not averaged.is_floating_point():
+            return current  # counters such as num_batches_tracked
+        step_decay = ((1 + num_averaged) / (10 + num_averaged)).clamp(max=decay)
+        return averaged.lerp(current, (1 - step_decay).to(averaged.dtype))
+
+    return AveragedModel(model, avg_fn=moving_average, use_buffers=True)
+
+
+class RandomStreams:
+    """One seed, four independent random streams: the order of the training images,
+    the random numbers (the dataset's own generator), augmentation, and torch's
+    global generator, which draws the initial weights and then the dropout masks.
+    Their states are saved with each checkpoint, so a resumed run is the same run."""
 
     def __init__(self, seed, train_set):
+        torch.manual_seed(seed)
         self.order = torch.Generator().manual_seed(seed * 3 + 1)
         self.augment = torch.Generator().manual_seed(seed * 3 + 2)
         self.numbers = train_set.generator
@@ -87,144 +121,116 @@ class Generators:
             torch.cuda.set_rng_state(state["dropout_cuda"], device)
 
 
-@dataclass
-class _Run:
-    """Everything one training run holds, so the loop's functions take one argument."""
-    config: TrainConfig
-    device: torch.device
-    model: SumNet
-    step_model: Callable
-    average: WeightAverage
-    optimizer: torch.optim.Optimizer
-    schedule: torch.optim.lr_scheduler.LRScheduler
-    scaler: torch.amp.GradScaler
-    precision: Precision
-    generators: Generators
-    augment: Callable
-    train_set: MNISTRandomNumber
-    score_set: MNISTRandomNumber  # what each epoch is scored on: validation images, or else the test set
-    out: Path
-
-
 def train(config=None, *, data_dir=None, out=DEFAULT_OUT, device="auto", resume=False, progress=True, log=print,
           compile=False, on_step=None, **settings):
     """Train a SumNet; save a checkpoint after every epoch; return (model, history).
 
     `config` is a TrainConfig; any of its fields can also be given as keywords
-    (`train(epochs=2, limit=12000)`). The returned model is the weight average,
-    in eval mode. `history` has one dict per epoch: the training loss, the loss
-    and both accuracies on the validation images if `validation` holds some
-    out, else on the test set (`scored_on` says which), the learning rate, the
-    momentum and the seconds since training started. `compile` runs the step
-    through torch.compile; `on_step(step, averaged_model)` is called after
-    every optimiser step.
+    (`train(epochs=2, limit=12000)`). The returned model is the one evaluated and
+    saved (the weight average, if the recipe has one), in eval mode. `history` has
+    one dict per epoch: the training loss, the loss and both accuracies on the
+    validation images if `validation` holds some out, else on the test set
+    (`scored_on` says which), the learning rate, the momentum and the seconds since
+    training started. `compile` runs the step through torch.compile;
+    `on_step(step, model)` is called after every optimiser step.
     """
+    from .evaluation import evaluate  # evaluation builds on the loss defined here
+
     config = make_config(config, **settings)
-    if Path(out).is_dir():
-        raise MnistSumError(f"--out {out} is a folder; give a file name such as {Path(out) / 'sumnet.pt'}")
+    out = Path(out)
+    if out.is_dir():
+        raise MnistSumError(f"--out {out} is a folder; give a file name such as {out / 'sumnet.pt'}")
     device = pick_device(device)
-    torch.manual_seed(config.seed)  # the initial weights
-    # on the device first, so the optimizer's state is created (or restored) there too
-    model = SumNet(**config.model_options()).to(device).to(memory_format=torch.channels_last).train()
     train_set = MNISTRandomNumber(train=True, root=data_dir, seed=config.seed, limit=config.limit,
                                   held_out_pairs=config.held_out_pairs, validation=config.validation)
-    test_set = MNISTRandomNumber(train=False, root=data_dir)
+    test_set = MNISTRandomNumber(train=False, root=data_dir, limit=config.score_limit)
     # each epoch is scored on the validation images when there are any: recipe choices never see the test set
-    score_set = MNISTRandomNumber(train=True, root=data_dir, validation=config.validation,
-                                  validation_only=True) if config.validation else test_set
-    generators = Generators(config.seed, train_set)
-    optimizer, schedule = make_optimizer(model, config, config.epochs * math.ceil(len(train_set) / config.batch_size))
+    score_set = MNISTRandomNumber(train=True, root=data_dir, validation=config.validation, validation_only=True,
+                                  limit=config.score_limit) if config.validation else test_set
+    streams = RandomStreams(config.seed, train_set)  # seeds the initial weights too
+    model = SumNet(**config.model_options()).to(device).to(memory_format=torch.channels_last).train()
+    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    optimizer, schedule = make_optimizer(model, config, config.epochs * steps_per_epoch)
+    average = weight_average(model, config.average_decay)
+    scored = average.module if average else model  # the model that is evaluated and saved
     precision = Precision.for_device(device)
-    run = _Run(config, device, model, torch.compile(model) if compile else model,  # compiled shares the weights
-               WeightAverage(model, config.average_decay), optimizer, schedule, precision.grad_scaler(), precision,
-               generators, partial(augment, generator=generators.augment, degrees=config.rotate_degrees,
-                                   zoom=config.zoom, shift_px=config.shift_px),
-               train_set, score_set, Path(out))
-    history = _restore(run) if resume else []
+    step_model = torch.compile(model) if compile else model  # the compiled module shares the weights
+
+    def augment_batch(images):
+        return channels_last(augment(images, streams.augment, config.rotate_degrees, config.zoom, config.shift_px))
+
+    history = []
     if resume:
+        history = _resume(out, config, device, model, average, optimizer, schedule, streams)
         log(f"resuming {out} after epoch {len(history)} of {config.epochs}")
     started = time.perf_counter() - (history[-1]["elapsed_s"] if history else 0.0)
-
     bars = bar_output() if progress else None
+    scored_on = "validation" if config.validation else "test"
+
     with stop_on_signals() as stop:
         for epoch in range(len(history) + 1, config.epochs + 1):
             try:
                 stop.check()  # a signal during the last epoch's evaluation or save
-                train_loss = _train_epoch(run, f"epoch {epoch}/{config.epochs}", bars, on_step, stop)
-                _end_epoch(run, epoch, train_loss, history, round(time.perf_counter() - started, 2), log)
+                total_loss = torch.zeros((), device=device)  # summed on the device: no GPU wait per step
+                order = batches(train_set, config.batch_size, streams.order, device)
+                for batch in progress_bar(order, steps_per_epoch, f"epoch {epoch}/{config.epochs}", bars):
+                    total_loss += train_step(step_model, batch, optimizer, augment_batch, precision)
+                    schedule.step()
+                    if average:
+                        average.update_parameters(model)
+                    if on_step is not None:
+                        on_step(schedule.last_epoch, scored)
+                    stop.check()
+                train_loss = total_loss.item() / steps_per_epoch
+                if not math.isfinite(train_loss):
+                    kept = f"the checkpoint of epoch {epoch - 1} is kept in {out}" if history else "nothing was saved"
+                    raise MnistSumError(f"the training loss became {train_loss} in epoch {epoch}, so training "
+                                        f"stopped; {kept}. Try a smaller --lr")
+                metrics = evaluate(scored, score_set, all_pairs=False)
+                entry = {"epoch": epoch, "scored_on": scored_on, "train_loss": train_loss,
+                         f"{scored_on}_loss": metrics["loss"], "digit_accuracy": metrics["digit_accuracy"],
+                         "sum_accuracy": metrics["sum_accuracy"], "lr": schedule.get_last_lr()[0],
+                         "momentum": optimizer.param_groups[0]["momentum"],
+                         "elapsed_s": round(time.perf_counter() - started, 2)}
+                save_checkpoint(out, scored, metrics={"history": history + [entry]}, train_config=config.to_dict(),
+                                training_state={"model": model.state_dict(),
+                                                "average": average.state_dict() if average else None,
+                                                "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                                                "random": streams.state(device)})
+                history.append(entry)  # only once it is safely on disk
+                log(f"epoch {epoch}/{config.epochs}: train loss {train_loss:.4f}, {scored_on} loss "
+                    f"{metrics['loss']:.4f}, digit {100 * metrics['digit_accuracy']:.2f}%, "
+                    f"sum {100 * metrics['sum_accuracy']:.2f}% ({entry['elapsed_s']:.0f} s)")
             except KeyboardInterrupt:
                 saved = f"epoch {len(history)} is saved in {out}" if history else "no epoch had finished yet"
                 raise TrainingInterrupted(
                     f"training interrupted during epoch {epoch}; {saved}. "
                     f"Resume with: python -m mnist_sum train --resume --out {out} (and the same options)") from None
     if config.validation:
-        final = evaluate(run.average.model, test_set, run.device, all_pairs=False)
+        final = evaluate(scored, test_set, all_pairs=False)
         log(f"test set, scored once at the end: digit {100 * final['digit_accuracy']:.2f}%, "
             f"sum {100 * final['sum_accuracy']:.2f}%")
-    return run.average.model.eval(), history
+    return scored.eval(), history
 
 
-def _train_epoch(run, label, bars, on_step, stop):
-    """One pass over the training set; returns the mean training loss."""
-    total = torch.zeros((), device=run.device)  # summed on the device: no GPU sync per step
-    steps = math.ceil(len(run.train_set) / run.config.batch_size)
-    bar = progress_bar(batches(run.train_set, run.config.batch_size, run.generators.order, run.device),
-                       steps, label, bars)
-    with bar:
-        for step, batch in enumerate(bar, 1):
-            total += train_step(run.step_model, batch, run.optimizer, run.scaler, run.precision, run.augment)
-            run.schedule.step()
-            run.average.update()
-            if on_step is not None:
-                on_step(run.schedule.last_epoch, run.average.model)
-            stop.check()
-            if step % 25 == 0 or step == steps:
-                running = total.item() / step
-                if not math.isfinite(running):
-                    return running
-                bar.set_postfix(loss=f"{running:.4f}")
-    return total.item() / steps
-
-
-def _end_epoch(run, epoch, train_loss, history, elapsed_s, log):
-    """Evaluate the averaged model, save the checkpoint, then append to `history` and log one line."""
-    if not math.isfinite(train_loss):
-        kept = f"the checkpoint of epoch {epoch - 1} is kept in {run.out}" if epoch > 1 else "nothing was saved"
-        raise MnistSumError(f"the training loss became {train_loss} in epoch {epoch}, so training "
-                            f"stopped; {kept}. Try a smaller --lr")
-    metrics = evaluate(run.average.model, run.score_set, run.device, all_pairs=False)
-    scored_on = "validation" if run.config.validation else "test"
-    entry = {"epoch": epoch, "scored_on": scored_on, "train_loss": train_loss, f"{scored_on}_loss": metrics["loss"],
-             "digit_accuracy": metrics["digit_accuracy"], "sum_accuracy": metrics["sum_accuracy"],
-             "lr": run.schedule.get_last_lr()[0], "momentum": run.optimizer.param_groups[0]["momentum"],
-             "elapsed_s": elapsed_s}
-    save_checkpoint(run.out, run.average.model, metrics={"history": history + [entry]},
-                    train_config=run.config.to_dict(), training_state={
-                        "live_state_dict": run.model.state_dict(), "average_steps": run.average.steps,
-                        "optimizer": run.optimizer.state_dict(), "schedule": run.schedule.state_dict(),
-                        "generators": run.generators.state(run.device)})
-    history.append(entry)  # only once it is safely on disk
-    log(f"epoch {epoch}/{run.config.epochs}: train loss {train_loss:.4f}, {scored_on} loss {metrics['loss']:.4f}, "
-        f"digit {100 * metrics['digit_accuracy']:.2f}%, sum {100 * metrics['sum_accuracy']:.2f}% ({elapsed_s:.0f} s)")
-
-
-def _restore(run):
+def _resume(out, config, device, model, average, optimizer, schedule, streams):
     """Load everything a run saved after its last finished epoch; return its history."""
-    checkpoint = read_checkpoint(run.out)
+    checkpoint = read_checkpoint(out)
     state, saved_config = checkpoint.get("training_state"), checkpoint.get("train_config")
     if not state or not saved_config:
-        raise MnistSumError(f"{run.out} holds a model without training state, so it cannot be resumed")
-    differs = config_from_dict(saved_config).differences(run.config)
+        raise MnistSumError(f"{out} holds a model without training state, so it cannot be resumed")
+    differs = config_from_dict(saved_config).differences(config)
     if differs:
-        raise MnistSumError(f"cannot resume {run.out}: {', '.join(differs)}; pass the same options as the first run")
+        raise MnistSumError(f"cannot resume {out}: {', '.join(differs)}; pass the same options as the first run")
     history = checkpoint["metrics"]["history"]
-    if len(history) >= run.config.epochs:
-        raise MnistSumError(f"{run.out} already finished all {run.config.epochs} epochs; nothing to resume")
-    model_from_checkpoint(checkpoint, run.out)  # refuses a checkpoint of another architecture
-    run.model.load_state_dict(state["live_state_dict"])
-    run.average.model.load_state_dict(checkpoint["state_dict"])
-    run.average.steps = state["average_steps"]
-    run.optimizer.load_state_dict(state["optimizer"])
-    run.schedule.load_state_dict(state["schedule"])
-    run.generators.restore(state["generators"], run.device)
+    if len(history) >= config.epochs:
+        raise MnistSumError(f"{out} already finished all {config.epochs} epochs; nothing to resume")
+    model_from_checkpoint(checkpoint, out)  # refuses a checkpoint of another architecture
+    model.load_state_dict(state["model"])
+    if average:
+        average.load_state_dict(state["average"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    streams.restore(state["random"], device)
     return history
+

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real MNIST files (fetched once) and one briefly trained model."""
+"""Shared fixtures: the real MNIST files (fetched once), the trained weights that ship with the package,
+and two ways to run the command line: in this process (fast) or in a fresh one (where the process matters)."""
 
 import os
 import subprocess
@@ -13,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def data_dir():
     """The real, verified MNIST files; fetched on first use like a user would."""
-    from mnist_sum.data import ensure_mnist
+    from mnist_sum import ensure_mnist
 
     root = Path(os.environ.get("MNIST_SUM_DATA") or REPO / "data")
     ensure_mnist(root)
@@ -21,20 +22,44 @@ def data_dir():
 
 
 @pytest.fixture(scope="session")
-def trained_checkpoint(data_dir, tmp_path_factory):
-    """A model trained with the fast preset (about a minute on 2 CPU cores): a real 99% model."""
+def trained_checkpoint():
+    """A real 99% model without training one here: the weights shipped in the package
+    (tests/test_weights.py re-scores them against their record)."""
+    from mnist_sum.machinery.checkpoint import SHIPPED
+
+    return SHIPPED
+
+
+@pytest.fixture
+def cli(capsys):
+    """`python -m mnist_sum ARGS`, run in this process: the same output and exit code, without
+    importing torch again. `run_cli` is for what only a fresh process shows (signals, warnings at start)."""
+    from mnist_sum.cli import main
+
+    def run(*args):
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:  # argparse's usage errors and --help
+            code = e.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+    return run
+
+
+def tiny_train(data_dir, out, **settings):
+    """A few steps on a few hundred images, scored on a few hundred test images: for tests of the
+    machinery around training, not of how well it learns."""
     from mnist_sum import train
-    from mnist_sum.config import PRESETS
 
-    path = tmp_path_factory.mktemp("model") / "sumnet.pt"
-    train(PRESETS["fast"], data_dir=data_dir, out=path, device="cpu", progress=False, log=lambda line: None)
-    return path
+    settings = {"epochs": 1, "limit": 300, "score_limit": 200, **settings}
+    return train(data_dir=data_dir, out=out, device="cpu", progress=False, log=lambda line: None, **settings)
 
 
-def run_cli(*args, env=None, timeout=300):
+def run_cli(*args, env=None, timeout=300, cwd=None):
     """`python -m mnist_sum ARGS` in a fresh process, as a user runs it."""
     return subprocess.run([sys.executable, "-m", "mnist_sum", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+                          timeout=timeout, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL, cwd=cwd)
 
 
 def assert_clean_error(result, *words):

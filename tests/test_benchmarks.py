@@ -42,10 +42,6 @@ def test_write_json_creates_the_folder_and_replaces_the_file_whole(tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["x.json"]  # no temporary file left beside it
 
 
-def test_cpu_name_is_a_name():
-    assert record.cpu_name().strip()
-
-
 def test_recipe_keeps_runs_another_invocation_recorded(tmp_path, monkeypatch):
     monkeypatch.setattr(recipe, "OUT", tmp_path / "recipe.json")
     args = type("Args", (), {"jobs": 2})()

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from mnist_sum import MnistSumError, SumNet, load_model, save_checkpoint
-from mnist_sum import checkpoint as checkpoint_module
 from mnist_sum.data import one_hot
+from mnist_sum.machinery import checkpoint as checkpoint_module
 
 from conftest import PickledPayload
 

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from mnist_sum import MNISTRandomNumber, MnistSumError, ensure_mnist
 from mnist_sum import data as data_module
-from mnist_sum import download as download_module
+from mnist_sum.machinery import download as download_module
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -71,8 +71,8 @@ def test_fast_batches_equal_a_dataloader_over_the_dataset(data_dir):
     fast = MNISTRandomNumber(train=True, root=data_dir, seed=3, limit=1000)
     loader = DataLoader(slow, batch_size=128, sampler=RandomSampler(slow, generator=torch.Generator().manual_seed(5)))
     fast_batches = data_module.batches(fast, 128, torch.Generator().manual_seed(5))
-    for ((images, onehot), (digits, sums)), (f_images, f_onehot, f_digits, f_sums) in zip(loader, fast_batches,
-                                                                                           strict=True):
+    for ((images, onehot), (digits, sums)), ((f_images, f_onehot), (f_digits, f_sums)) in zip(loader, fast_batches,
+                                                                                               strict=True):
         assert torch.equal(images, f_images)
         assert torch.equal(onehot, f_onehot)
         assert torch.equal(digits, f_digits)
@@ -80,8 +80,11 @@ def test_fast_batches_equal_a_dataloader_over_the_dataset(data_dir):
 
 
 def _copy_raw(data_dir, tmp_path):
+    """A copy of the four files alone, as if just downloaded: no stamp of an earlier check."""
     root = tmp_path / "data"
-    shutil.copytree(data_dir / "MNIST" / "raw", root / "MNIST" / "raw")
+    (root / "MNIST" / "raw").mkdir(parents=True)
+    for name in download_module.FILES:
+        shutil.copy(data_dir / "MNIST" / "raw" / name, root / "MNIST" / "raw" / name)
     return root
 
 
@@ -95,12 +98,30 @@ def test_a_corrupted_file_is_reported_when_it_cannot_be_fetched(data_dir, tmp_pa
     root = _copy_raw(data_dir, tmp_path)
     labels = root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
     blob = bytearray(labels.read_bytes())
-    blob[100] ^= 0xFF  # one flipped byte: a wrong label nobody would notice
+    blob[100] ^= 0xFF  # one flipped byte: a wrong label nobody would notice, and the same size
     labels.write_bytes(bytes(blob))
     _no_sources(monkeypatch)
     with pytest.raises(MnistSumError, match="t10k-labels-idx1-ubyte damaged"):
         MNISTRandomNumber(train=False, root=root)
     assert labels.read_bytes() == bytes(blob), "a failed fetch must not touch the file"
+
+
+def test_the_digest_is_computed_once_and_again_only_for_a_changed_file(data_dir, tmp_path, monkeypatch):
+    root = _copy_raw(data_dir, tmp_path)
+    hashed, real = [], download_module._sha256_ok
+    monkeypatch.setattr(download_module, "_sha256_ok", lambda path: hashed.append(path.name) or real(path))
+    ensure_mnist(root)
+    assert sorted(hashed) == sorted(download_module.FILES)
+    ensure_mnist(root)
+    assert len(hashed) == 4, "unchanged files are not read again"
+    labels = root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    blob = bytearray(labels.read_bytes())
+    blob[100] ^= 0xFF
+    labels.write_bytes(bytes(blob))  # same size, new modification time
+    _no_sources(monkeypatch)
+    with pytest.raises(MnistSumError, match="t10k-labels-idx1-ubyte damaged"):
+        ensure_mnist(root)
+    assert hashed[4:].count("t10k-labels-idx1-ubyte") >= 1 and "train-images-idx3-ubyte" not in hashed[4:]
 
 
 def test_a_truncated_file_is_fetched_again_and_verified(data_dir, tmp_path, monkeypatch):
@@ -113,21 +134,21 @@ def test_a_truncated_file_is_fetched_again_and_verified(data_dir, tmp_path, monk
     def copy_source(raw_dir, names):
         fetched.extend(names)
         for name in names:
-            download_module._install(raw_dir, name, (good / name).read_bytes())
+            shutil.copy(good / name, raw_dir / name)
     monkeypatch.setattr(download_module, "SOURCES", [("local copy", copy_source)])
     ensure_mnist(root)
     assert fetched == ["train-images-idx3-ubyte"]
-    assert download_module.sha256_of(images) == download_module.FILES["train-images-idx3-ubyte"]
+    assert images.read_bytes() == (good / "train-images-idx3-ubyte").read_bytes()
 
 
 def test_a_source_that_serves_wrong_bytes_installs_nothing(tmp_path, monkeypatch):
     def bad_source(raw_dir, names):
         for name in names:
-            download_module._install(raw_dir, name, b"not mnist")
+            (raw_dir / name).write_bytes(b"not mnist")
     monkeypatch.setattr(download_module, "SOURCES", [("bad mirror", bad_source)])
     with pytest.raises(MnistSumError, match="bad mirror: .*wrong SHA-256"):
         ensure_mnist(tmp_path / "empty")
-    assert list((tmp_path / "empty" / "MNIST" / "raw").iterdir()) == []
+    assert [p.name for p in (tmp_path / "empty" / "MNIST" / "raw").iterdir() if p.name in download_module.FILES] == []
 
 
 def test_env_variable_sets_the_default_data_dir(monkeypatch, tmp_path):
@@ -142,7 +163,7 @@ def test_held_out_pairs_are_never_drawn_in_training(data_dir):
     dataset = MNISTRandomNumber(train=True, root=data_dir, seed=0, limit=3000, held_out_pairs=held_out)
     seen = set()
     for _ in range(3):
-        for _, onehot, digits, _ in data_module.batches(dataset, 500, torch.Generator().manual_seed(0)):
+        for (_, onehot), (digits, _) in data_module.batches(dataset, 500, torch.Generator().manual_seed(0)):
             seen |= set(zip(digits.tolist(), onehot.argmax(1).tolist()))
     assert seen.isdisjoint(held_out)
     assert len(seen) == 90, "every other pair still appears"

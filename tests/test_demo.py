@@ -28,17 +28,18 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_a_missing_checkpoint_is_refused_before_the_server_starts(tmp_path):
-    assert_clean_error(run_cli("demo", "--checkpoint", tmp_path / "none.pt", timeout=60), "not found", "train")
+def test_a_missing_checkpoint_is_refused_before_the_server_starts(tmp_path, cli):
+    assert_clean_error(cli("demo", "--checkpoint", tmp_path / "none.pt"), "not found", "train")
 
 
-def test_a_foreign_checkpoint_is_refused_before_the_server_starts(tmp_path):
+def test_a_foreign_checkpoint_is_refused_before_the_server_starts(tmp_path, cli):
     path = tmp_path / "other.pt"
     path.write_bytes(b"\x00not a checkpoint" * 100)
-    assert_clean_error(run_cli("demo", "--checkpoint", path, timeout=60), "not a PyTorch file")
+    assert_clean_error(cli("demo", "--checkpoint", path), "not a PyTorch file")
 
 
 def test_a_port_in_use_is_named_in_one_line(trained_checkpoint):
+    """In a fresh process: the server would start in this one if the check failed."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -116,6 +117,7 @@ def _draw(page, box, digit):
                 start = None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium); CI installs it")
 def test_a_real_browser_draws_a_test_digit_and_the_page_shows_what_predict_says(page_url, trained_checkpoint,
                                                                                  data_dir, tmp_path):

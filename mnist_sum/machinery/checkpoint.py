@@ -1,57 +1,55 @@
-"""Checkpoints: weights, configuration, metrics and versions in one file.
+"""Checkpoint files: the weights, the settings, the metrics and the library versions in one file.
 
-Written atomically (a temporary file, then a rename), so a crash mid-write
-leaves the previous checkpoint whole. Read with `weights_only=True`, so a file
-that carries pickled Python objects is refused instead of run.
+Written atomically (a temporary file, then a rename), so a crash mid-write leaves
+the previous checkpoint whole. Read with `weights_only=True`, so a file that
+carries pickled Python objects is refused instead of run. When no checkpoint is
+named, `resolve` picks yours (`checkpoints/sumnet.pt`) if there is one, else the
+trained weights that ship inside the package.
 """
 
 import pickle
 import platform
+import sys
 import warnings
 from pathlib import Path
 
 import torch
 
-from .atomic import atomic_path
-from .errors import MnistSumError
-from .model import SumNet
+from ..model import SumNet
+from . import MnistSumError, atomic_path
 
-FORMAT = "mnist-sum-checkpoint/3"  # 2: the smaller, faster DigitCNN; 3: leaky ReLUs in the learned adder
+FORMAT = "mnist-sum-checkpoint/4"  # 4: the weight average is torch's AveragedModel
+DEFAULT_OUT = "checkpoints/sumnet.pt"
+SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "sumnet.pt"  # made by scripts/make_weights.py
 
+# ---------------------------------------------------------------- writing
 
 def library_versions():
-    import torchvision  # slow to import, and only its version is needed here
+    import torchvision  # only its version is needed here
 
     return {"python": platform.python_version(), "torch": str(torch.__version__),
             "torchvision": str(torchvision.__version__)}
 
 
-def atomic_torch_save(obj, path):
+def save_checkpoint(path, model, metrics=None, train_config=None, training_state=None):
+    """Everything needed to rebuild the model; `train_config` (the settings, a dict)
+    and `training_state` add what `--resume` needs."""
     path = Path(path)
     if path.is_dir():
         raise MnistSumError(f"checkpoint path {path} is a folder; give a file name such as {path / 'sumnet.pt'}")
+    checkpoint = {"format": FORMAT, "config": model.config, "state_dict": model.state_dict(),
+                  "metrics": metrics or {}, "train_config": train_config, "versions": library_versions(),
+                  "training_state": training_state}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                torch.save(obj, f)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            torch.save(checkpoint, f)
     except OSError as e:  # unwritable folder, full disk: the previous checkpoint is untouched
         raise MnistSumError(f"cannot write checkpoint {path} ({e.strerror or e}); "
                             "choose a writable --out with free space") from None
 
 
-def save_checkpoint(path, model, metrics=None, train_config=None, training_state=None):
-    """Everything needed to rebuild the model; `train_config` (the settings, a
-    dict) and `training_state` add what `--resume` needs."""
-    atomic_torch_save({
-        "format": FORMAT,
-        "config": model.config,
-        "state_dict": model.state_dict(),
-        "metrics": metrics or {},
-        "train_config": train_config,
-        "versions": library_versions(),
-        "training_state": training_state,
-    }, path)
+# ---------------------------------------------------------------- reading
 
 
 def read_checkpoint(path):
@@ -85,6 +83,7 @@ def read_checkpoint(path):
 
 
 def model_from_checkpoint(checkpoint, path="checkpoint"):
+    """The SumNet a checkpoint describes, with its weights; a foreign architecture gets one clear error."""
     config = checkpoint.get("config")
     try:
         model = SumNet(**config)
@@ -98,12 +97,26 @@ def model_from_checkpoint(checkpoint, path="checkpoint"):
     return model
 
 
-def load_model(path, device="cpu"):
-    """A ready SumNet from a checkpoint, in eval mode, on `device`."""
-    return load_model_and_checkpoint(path, device)[0]
+def resolve(path=None, say=True):
+    """The checkpoint to use: `path` if given; else yours at checkpoints/sumnet.pt if it exists;
+    else the weights shipped with the package. When it picks, it says which on stderr."""
+    if path is not None:
+        return Path(path)
+    chosen, why = (Path(DEFAULT_OUT), "your trained model") if Path(DEFAULT_OUT).is_file() else \
+        (SHIPPED, "the trained weights shipped with mnist_sum; train your own with: python -m mnist_sum train")
+    if say:
+        print(f"mnist_sum: using {chosen} ({why})", file=sys.stderr)
+    return chosen
 
 
-def load_model_and_checkpoint(path, device="cpu"):
-    """(model, the checkpoint's dictionary), reading the file once."""
+def load_model_and_checkpoint(path=None, device="cpu"):
+    """(model in eval mode on `device`, the checkpoint's dictionary), reading the file once."""
+    path = resolve(path)
     checkpoint = read_checkpoint(path)
     return model_from_checkpoint(checkpoint, path).to(device).eval(), checkpoint
+
+
+def load_model(path=None, device="cpu"):
+    """A ready SumNet from a checkpoint, in eval mode, on `device`.
+    With no path: yours at checkpoints/sumnet.pt if there is one, else the shipped weights."""
+    return load_model_and_checkpoint(path, device)[0]
