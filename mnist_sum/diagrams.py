@@ -27,8 +27,8 @@ INSTALL_DOT = "install Graphviz (apt-get install graphviz, brew install graphviz
 ROADMAP = [
     ("image", "image\n28x28", 0.9, 2.1),
     ("cnn", "CNN\n(DigitCNN)", 3.0, 2.1),
-    ("digit", "digit\nprobabilities (10)", 5.5, 2.1),
-    ("number", "number 0-9\none-hot (10)", 0.9, 0.7),
+    ("digit", "P(digit)\n10 values", 5.5, 2.1),
+    ("number", "number 0-9\none-hot, 10", 0.9, 0.7),
     ("adder", "adder\n(20 -> 19)", 7.6, 1.4),
     ("sum", "sum\n0-18", 9.4, 1.4),
 ]

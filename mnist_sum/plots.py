@@ -93,19 +93,22 @@ def negative_log_likelihood(path=None):
 def training_curves(history, path=None):
     """Loss, both accuracies and the learning rate per epoch."""
     epochs = [h["epoch"] for h in history]
-    fig = Figure(figsize=(13, 3.6))
-    loss_ax, acc_ax, lr_ax = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 0.7]})
-    loss_ax.plot(epochs, [h["train_loss"] for h in history], "o-", label="train (augmented, live model)")
+    fig = Figure(figsize=(14, 4), layout="constrained")
+    loss_ax, acc_ax, lr_ax = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 0.8]})
+    loss_ax.plot(epochs, [h["train_loss"] for h in history], "o-", label="train (augmented, training mode)")
     scored_on = history[0].get("scored_on", "test")  # validation images, when the run held some out
-    loss_ax.plot(epochs, [h[f"{scored_on}_loss"] for h in history], "o-", label=f"{scored_on} (averaged model)")
+    loss_ax.plot(epochs, [h[f"{scored_on}_loss"] for h in history], "o-", label=f"{scored_on} (eval mode)")
     loss_ax.set(xlabel="epoch", ylabel="NLL digit + NLL sum", title="Loss", yscale="log")
     loss_ax.legend(fontsize=8)
-    acc_ax.plot(epochs, [100 * h["digit_accuracy"] for h in history], "o-", label="digit")
-    acc_ax.plot(epochs, [100 * h["sum_accuracy"] for h in history], "s--", label="sum")
+    # the two accuracies are often within a test image of each other: big hollow squares under small dots
+    acc_ax.plot(epochs, [100 * h["sum_accuracy"] for h in history], "s-", color="#bc4c00", markersize=9,
+                markerfacecolor="none", lw=2.5, alpha=0.8, label="sum")
+    acc_ax.plot(epochs, [100 * h["digit_accuracy"] for h in history], "o-", color="#0969da", markersize=4, lw=1,
+                label="digit")
     acc_ax.axhline(99.24, color="gray", lw=0.8, ls=":", label="reference digit 99.24%")
     lowest = min(min(h["digit_accuracy"], h["sum_accuracy"]) for h in history)
-    acc_ax.set(xlabel="epoch", ylabel=f"{scored_on} accuracy (%)",
-               title=f"{scored_on.capitalize()} accuracy (averaged weights)", ylim=(min(98.5, 100 * lowest - 0.3), 100))
+    acc_ax.set(xlabel="epoch", ylabel=f"{scored_on} accuracy (%)", title=f"{scored_on.capitalize()} accuracy",
+               ylim=(min(98.5, 100 * lowest - 0.3), 100))
     acc_ax.legend(loc="lower right", fontsize=8)
     lr_ax.plot(epochs, [h["lr"] for h in history], "o-", color="#8250df")
     lr_ax.set(xlabel="epoch", ylabel="CNN learning rate", title="Learning rate at each epoch's end")
@@ -116,9 +119,9 @@ def training_curves(history, path=None):
 
 
 def confusion_matrices(metrics, path=None):
-    """Digit (10x10) and sum (19x19) confusion, log-coloured so rare mistakes show."""
-    fig = Figure(figsize=(13, 5.6))
-    axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.5]})
+    """Digit (10x10) and sum (19x19) confusion, log-coloured so rare mistakes show; counts large enough to read."""
+    fig = Figure(figsize=(17, 7.5), layout="constrained")
+    axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
     for ax, key, title in zip(axes, ("digit_confusion", "sum_confusion"), ("Digit", "Sum")):
         matrix = torch.tensor(metrics[key], dtype=torch.float32)
         ax.imshow((matrix + 1).log10(), cmap="Blues")
@@ -126,11 +129,11 @@ def confusion_matrices(metrics, path=None):
         for i in range(size):
             for j in range(size):
                 if matrix[i, j] > 0:
-                    ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=6 if size > 10 else 8,
-                            color="white" if i == j else WRONG)
+                    ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=9 if size > 10 else 11,
+                            color="white" if i == j else WRONG, weight="normal" if i == j else "bold")
         ax.set(xticks=range(size), yticks=range(size), xlabel="predicted", ylabel="true",
                title=f"{title}: {100 * metrics[key.replace('confusion', 'accuracy')]:.2f}% correct")
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=10)
     return finish(fig, path)
 
 

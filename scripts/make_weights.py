@@ -11,6 +11,7 @@ command, the machine, the precision training ran in, and the test accuracy.
 """
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -46,7 +47,8 @@ def main():
     record = {"command": " ".join(["python -m mnist_sum train", *options]), "made_by": "python scripts/make_weights.py "
               + " ".join(sys.argv[1:]), "machine": cpu_name() if device.type == "cpu" else torch.cuda.get_device_name(),
               "precision": str(Precision.for_device(device)), "torch": torch.__version__,
-              "wall_seconds": round(seconds, 1), "size_bytes": SHIPPED.stat().st_size, "test": scores}
+              "wall_seconds": round(seconds, 1), "threads": torch.get_num_threads(),
+              "load_average_at_end": round(os.getloadavg()[0], 1), "size_bytes": SHIPPED.stat().st_size, "test": scores}
     write_json(SHIPPED.with_suffix(".json"), record)
     print(json.dumps(record, indent=1))
 

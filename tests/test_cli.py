@@ -8,13 +8,14 @@ import pytest
 from conftest import assert_clean_error, run_cli
 
 
+@pytest.mark.slow
 def test_evaluate_with_no_checkpoint_of_ones_own_uses_the_shipped_weights(data_dir, tmp_path):
     """The first minute: a fresh process, no checkpoints/ folder, no --checkpoint; one stderr line says so."""
     result = run_cli("evaluate", "--data-dir", data_dir, "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
     for key in ("digit_accuracy", "sum_accuracy", "sum_accuracy_all_pairs"):
-        assert metrics[key] >= 0.996, (key, metrics[key])
+        assert metrics[key] >= 0.99, (key, metrics[key])  # the exact figures: tests/test_weights.py
     assert len(metrics["digit_confusion"]) == 10 and len(metrics["sum_confusion"]) == 19
     assert sum(map(sum, metrics["digit_confusion"])) == 10_000
     assert metrics["tta"] is False

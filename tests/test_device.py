@@ -33,7 +33,8 @@ def test_precision_on_a_cpu(monkeypatch, fast_bf16, expected):
     assert autocast_dtype(torch.device("cpu")) == expected
 
 
-@pytest.mark.parametrize("dtype", [None, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("dtype", [None, pytest.param(torch.bfloat16, marks=pytest.mark.slow),
+                                   pytest.param(torch.float16, marks=pytest.mark.slow)])
 def test_training_uses_the_chosen_precision(data_dir, tmp_path, monkeypatch, dtype):
     """Whatever autocast_dtype picks is what the training step's forward pass runs under,
     and float16, alone, gets a gradient scaler that really scales."""

@@ -18,6 +18,7 @@ from mnist_sum.machinery import runtime
 from conftest import REPO, tiny_train
 
 
+@pytest.mark.slow
 def test_exact_adder_sum_accuracy_follows_the_digit(data_dir, tmp_path):
     model, _ = tiny_train(data_dir, tmp_path / "e.pt", epochs=2, limit=6000, adder="exact")
     metrics = evaluate(model, MNISTRandomNumber(train=False, root=data_dir, limit=2000))
@@ -31,6 +32,7 @@ def _short_run(data_dir, out, seed=0):
     return tiny_train(data_dir, out, epochs=2, limit=600, seed=seed, average_decay=0.9)
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_and_metrics(data_dir, tmp_path):
     first, history_1 = _short_run(data_dir, tmp_path / "a.pt")
     second, history_2 = _short_run(data_dir, tmp_path / "b.pt")
@@ -113,6 +115,7 @@ def test_killed_training_resumes_to_identical_metrics(data_dir, tmp_path, signum
         assert torch.equal(tensor, b["state_dict"][name]), name
 
 
+@pytest.mark.slow
 def test_in_a_notebook_progress_goes_to_one_display_that_is_emptied_at_the_end(data_dir, tmp_path, monkeypatch,
                                                                                 capfd):
     """A saved notebook keeps what a display last showed: one empty display, no bar frames in its stream."""
@@ -142,6 +145,7 @@ def test_in_a_notebook_progress_goes_to_one_display_that_is_emptied_at_the_end(d
     assert "it/s" not in err and "it/s" not in out
 
 
+@pytest.mark.slow
 def test_with_validation_epochs_are_scored_on_it_and_the_test_set_once_at_the_end(data_dir, tmp_path, monkeypatch):
     scored, lines = [], []
     real_evaluate = evaluation_module.evaluate
