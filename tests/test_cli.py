@@ -35,6 +35,7 @@ def test_your_own_checkpoint_comes_before_the_shipped_weights(trained_checkpoint
     assert "checkpoints/sumnet.pt is truncated or not a PyTorch file" in result.stderr.splitlines()[1]
 
 
+@pytest.mark.slow
 def test_evaluate_with_test_time_augmentation(trained_checkpoint, data_dir, cli):
     result = cli("evaluate", "--checkpoint", trained_checkpoint, "--data-dir", data_dir, "--tta", "--json")
     assert result.returncode == 0, result.stderr
@@ -91,6 +92,7 @@ def _assert_pngs(folder, names):
     assert not list(folder.glob(".*.part")), "temporary files left behind"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot; the test below covers its absence")
 def test_figures_are_drawn_from_a_checkpoint_and_each_file_is_named(trained_checkpoint, data_dir, tmp_path, cli):
     result = cli("figures", "--checkpoint", trained_checkpoint, "--data-dir", data_dir, "--out-dir", tmp_path)

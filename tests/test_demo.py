@@ -38,6 +38,7 @@ def test_a_foreign_checkpoint_is_refused_before_the_server_starts(tmp_path, cli)
     assert_clean_error(cli("demo", "--checkpoint", path), "not a PyTorch file")
 
 
+@pytest.mark.slow
 def test_a_port_in_use_is_named_in_one_line(trained_checkpoint):
     """In a fresh process: the server would start in this one if the check failed."""
     with socket.socket() as taken:
