@@ -1,8 +1,8 @@
 """Pictures of the network itself: the roadmap the notebook returns to, and
 the autograd graph drawn by torchviz.
 
-Both return something a notebook shows as a cell's value (a matplotlib Figure,
-PNG bytes) and, given a path, also write a PNG there atomically.
+Both return something a notebook shows as a cell's value (a `Picture`, PNG
+bytes) and, given a path, also write a PNG there atomically.
 """
 
 import copy
@@ -59,10 +59,21 @@ def save_png(fig, path):
     return write_png(compact_png(fig, dpi=100), path)
 
 
+class Picture:
+    """A finished figure: a notebook shows it as a compact PNG (its `_repr_png_`), with no plotting backend or
+    display hook needed; `.figure` is the matplotlib Figure, for anyone who wants to change it."""
+
+    def __init__(self, figure):
+        self.figure = figure
+
+    def _repr_png_(self):
+        return compact_png(self.figure)
+
+
 def finish(fig, path):
     if path is not None:
         save_png(fig, path)
-    return fig
+    return Picture(fig)
 
 
 def roadmap(highlight=(), title=None, path=None):

@@ -1,8 +1,9 @@
 """The figures of data and results: samples, the loss curve, training curves,
 confusion matrices, the expected-output grid and the most confident mistakes.
 
-Each function returns a matplotlib Figure (a notebook shows it as a cell's
-value) and, given a path, also writes a PNG there atomically. `draw_all`
+Each function returns a `diagrams.Picture` (a notebook shows it as a cell's
+value; `.figure` is the matplotlib Figure) and, given a path, also writes a PNG
+there atomically. `draw_all`
 makes every figure that needs a trained checkpoint.
 """
 

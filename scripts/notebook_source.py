@@ -169,8 +169,8 @@ print("images", tuple(images.shape), " numbers", tuple(numbers.shape), " digits"
 ''')
 
 M("""
-The `DataLoader` calls `__getitem__` once per image, 256 times a batch, and that costs more than a training
-step of this small network. `batches` gives the same batches, in the same order, by indexing whole tensors:
+The `DataLoader` calls `__getitem__` once per image, 256 times a batch. `batches` gives the same batches, in the
+same order, by indexing whole tensors once per batch:
 """)
 
 C('''
@@ -276,9 +276,9 @@ class DigitCNN(nn.Module):
 ''')
 
 M("""
-The learned adder: two hidden layers over the 20 inputs. Leaky ReLUs, because at the adder's learning rate
-one bad step can push a plain ReLU unit below zero for all 100 (digit, number) inputs, and a unit that never
-fires gets no gradient again.
+The learned adder: two hidden layers over the 20 inputs. Leaky ReLUs, because at a high learning rate one bad
+step can push a plain ReLU unit below zero for all 100 (digit, number) inputs, and a unit that never fires gets
+no gradient again.
 """)
 
 C('''
@@ -297,7 +297,7 @@ class LearnedAdder(nn.Module):
 
 M("""
 The exact adder has no weights: P(sum = s) is the sum over pairs (d, n) with d + n = s of P(digit = d) ·
-P(number = n). One fixed matrix says which sum each of the 100 pairs makes. Section 7 puts it to work.
+P(number = n). One fixed matrix says which sum each of the 100 pairs makes. Section 8 puts it to work.
 """)
 
 C('''
@@ -310,7 +310,7 @@ class ExactAdder(nn.Module):
     def forward(self, digit_probs, numbers_onehot):
         joint = digit_probs[:, :, None] * numbers_onehot[:, None, :]  # P(d, n) for all 100 pairs
         sum_probs = joint.flatten(1) @ self.pair_to_sum
-        return sum_probs.clamp_min(1e-38).log()  # an impossible sum keeps a finite log
+        return sum_probs.clamp_min(torch.finfo(torch.float32).tiny).log()  # an impossible sum: a finite log
 ''')
 
 C('''
@@ -326,7 +326,8 @@ class SumNet(nn.Module):
 ''')
 
 M("""
-Is it the package's network? Same parameters, and, given the package's trained weights, the same outputs:
+Is it the package's network? Same parameters, and, given the package's trained weights, the same outputs; and
+the exact adder gives what the package's gives:
 """)
 
 C('''
@@ -340,12 +341,15 @@ net.eval()
 with torch.no_grad():
     ours, theirs = net(test_set.images[:100], numbers[:100]), shipped(test_set.images[:100], numbers[:100])
 print("same outputs with the same weights:", all(torch.allclose(a, b, atol=1e-5) for a, b in zip(ours, theirs)))
+digit_probs = ours[0].exp()
+print("the same exact adder:", torch.equal(ExactAdder()(digit_probs, numbers[:100]),
+                                           mnist_sum.model.ExactAdder()(digit_probs, numbers[:100])))
 ''')
 
 M("""
-From here on the notebook uses the package's `SumNet`, which adds input checks, `digit_log_probs` and
-`sum_log_probs` as separate methods (evaluation reads each image once and adds every number to it), and
-test-time augmentation. Layer by layer:
+The package's `SumNet` is this network plus input checks, `digit_log_probs` and `sum_log_probs` as separate
+methods (evaluation reads each image once and adds every number to it), and test-time augmentation. Section 5
+trains the notebook's own; from section 6 on, the package trains its. Layer by layer:
 """)
 
 C('''
@@ -398,8 +402,9 @@ print(f"gradient at the first convolution, through probabilities: {through_proba
 M("""
 ## 4. The loss (`mnist_sum/training.py`)
 
-Each head ends in `log_softmax`. One example's loss is `-log(p)`, where `p` is the probability its head gave
-the right class, and the training loss adds the digit's and the sum's:
+Each head gives log-probabilities (the CNN and the learned adder end in `log_softmax`). One example's loss is
+`-log(p)`, where `p` is the probability its head gave the right class, and the training loss adds the digit's and
+the sum's:
 """)
 
 C('''
@@ -456,7 +461,8 @@ while step < STEPS:
 
 M("""
 Evaluation, from scratch too: eval mode (batch norm uses its running statistics), no gradients, count the
-right answers.
+right answers. A few hundred steps at a fixed rate get the digit most of the way, and the sum, which has to wait
+for the adder to learn its table, less far; the package's `train()` below adds what closes the gap.
 """)
 
 C('''
@@ -490,7 +496,8 @@ print(inspect.getsource(mnist_sum.training.train_step))
 M("""
 ## 6. Then concise: the package's `train()`
 
-`train()` runs `train_step` over the epochs. What it adds, each shown by a picture or a number:
+`train()` runs `train_step` over 18 epochs. Its optimiser is SGD with Nesterov momentum and weight decay
+(`make_optimizer`). What else it adds, each shown by a picture or a number:
 1. **Augmentation**: every training image slightly rotated, zoomed and shifted, anew each time.
 2. **A one-cycle schedule**: the learning rate warms up, then decays to almost zero, while momentum moves the
    other way.
@@ -566,9 +573,10 @@ plots.training_curves(history, figure_path("training_curves.png"))
 ''')
 
 M("""
-The training loss sits above the test loss, and that says nothing about over-fitting: it is measured on
-augmented images, in training mode (batch norm normalises each batch by its own statistics), averaged over an
-epoch in which the weights improved. Like for like, the same model on clean training images in eval mode:
+The training loss and the test loss are not measured alike, so the gap between them, either way, says little
+about over-fitting: the training loss is measured on augmented images, in training mode (batch norm normalises
+each batch by its own statistics), averaged over an epoch in which the weights improved. Like for like, the same
+model on clean training images in eval mode, then on the test set:
 """)
 
 C(IGNORE + '''
@@ -621,8 +629,10 @@ display(Markdown(f"""
 ''')
 
 M("""
-The answer is in the off-diagonal cells: where they are (nearly) empty, a wrong digit means a wrong sum and a
-right digit a right sum. The adder adds whatever digit the CNN read: the sum's mistakes are the digit's.
+The answer is in the two off-diagonal cells, and both can be non-zero. A right digit with a wrong sum: the
+learned adder, reading the CNN's probabilities, can still err on its own. A wrong digit with a right sum: where
+the CNN hesitates between two digits, the adder reads the whole distribution, not the argmax, and can land on
+the right sum. Both are rare next to the bottom-right cell: almost every wrong sum comes from a wrong digit.
 
 Confusion matrices: rows are the true class, columns the prediction; every count off the diagonal is a mistake.
 """)
@@ -645,9 +655,8 @@ for true, said in zip((top // 10).tolist(), (top % 10).tolist()):
 ''')
 
 M("""
-Those are the answer: the pairs above are the ones with strokes in common (a 4 whose top closes looks like a
-9; a 7 with a bar or a 2 with a short base look alike). The mistakes it was most sure of show whether a person
-would have done better:
+The printed pairs are the answer to the first question. For the second, look at the mistakes it was most sure
+of, each with its label: decide for each whether you would have read the label, or what the network said.
 """)
 
 C(IGNORE + '''
@@ -747,8 +756,9 @@ display(Markdown(f"""
 ''')
 
 M("""
-Speed, like for like: both networks rebuilt here, one training step each on the same batch of 256 on this
-machine, in float32, through the same `train_step`; then this run's own time per epoch for comparison.
+Speed, like for like: the reference network (rebuilt from its description as `mnist_sum.model.ReferenceNet`) and
+SumNet, each timed over a few training steps on the same batch of 256 on this machine, in float32, through the
+same `train_step`.
 """)
 
 C(IGNORE + '''
@@ -770,13 +780,11 @@ def seconds_per_step(net, steps=3):
     return (time.perf_counter() - started) / steps
 
 
-steps_per_epoch = math.ceil(len(train_set) / 256)
 times = {name: seconds_per_step(net) for name, net in (("reference", ReferenceNet()), ("SumNet", mnist_sum.SumNet()))}
 for name, seconds in times.items():
-    print(f"{name:9s} {1000 * seconds:6.0f} ms per float32 step, {steps_per_epoch} steps an epoch")
-epoch_seconds = history[-1]["elapsed_s"] / CONFIG.epochs
-print(f"SumNet's step is {times['reference'] / times['SumNet']:.0f}x faster here; this run's epochs, with "
-      f"augmentation, {Precision.for_device(device)} and scoring: {epoch_seconds:.1f} s each")
+    print(f"{name:9s} {1000 * seconds:6.0f} ms per float32 step")
+print(f"SumNet's step is {times['reference'] / times['SumNet']:.0f}x faster here; "
+      f"the reference has {sum(p.numel() for p in ReferenceNet().parameters()):,} parameters")
 ''')
 
 M("""
@@ -828,13 +836,13 @@ Each changes the code written in this notebook; the package stays as it is.
    (`evaluate`'s `digit_confusion` on the package's `SumNet` after `load_state_dict`).
    </details>
 
-4. **`cross_entropy`.** Replace `log_softmax` + `nll_loss` in the digit head with `F.cross_entropy` on the
-   logits and check that the loss is the same to float precision. Why can the sum head not do the same as simply?
+4. **`cross_entropy`.** Let `DigitCNN` return logits, and use `F.cross_entropy` on them in the loss. Check that
+   the loss is the same to float precision. Why must the model still compute the digit's softmax?
    <details><summary>Worked answer</summary>
 
    `F.cross_entropy(logits, digits)` and `F.nll_loss(F.log_softmax(logits, 1), digits)` agree to float precision
-   (`torch.allclose`): cross-entropy is defined as that composition. The digit head still needs its softmax,
-   because the adder's input is the digit's *probabilities*.
+   (`torch.allclose`): cross-entropy is defined as that composition. The model still needs the softmax, because
+   the adder's input is the digit's *probabilities*.
    </details>
 
 5. **Validation.** Pick the number of epochs on the last 5,000 training images, never the test set.
