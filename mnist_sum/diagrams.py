@@ -69,6 +69,9 @@ class Picture:
     def _repr_png_(self):
         return compact_png(self.figure)
 
+    def __repr__(self):  # the text a notebook keeps beside the picture: the same on every run, no memory address
+        return repr(self.figure)
+
 
 def finish(fig, path):
     if path is not None:

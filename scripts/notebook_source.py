@@ -121,7 +121,7 @@ print(f"training items: {len(train_set):,}   test items: {len(test_set):,}")
 print("image:", tuple(image.shape), image.dtype, "  number one-hot:", number_onehot.int().tolist())
 ''')
 
-C('''
+C(IGNORE + '''
 from mnist_sum import plots
 
 plots.samples(test_set)
@@ -226,7 +226,7 @@ Two parts, joined:
   log-probabilities.
 """)
 
-C('''
+C(IGNORE + '''
 from mnist_sum import diagrams
 
 diagrams.roadmap()
@@ -412,7 +412,7 @@ def loss_fn(digit_log_probs, sum_log_probs, digits, sums):
     return F.nll_loss(digit_log_probs, digits) + F.nll_loss(sum_log_probs, sums)
 ''')
 
-C('''
+C(IGNORE + '''
 plots.negative_log_likelihood()
 ''')
 
@@ -461,8 +461,8 @@ while step < STEPS:
 
 M("""
 Evaluation, from scratch too: eval mode (batch norm uses its running statistics), no gradients, count the
-right answers. A few hundred steps at a fixed rate get the digit most of the way, and the sum, which has to wait
-for the adder to learn its table, less far; the package's `train()` below adds what closes the gap.
+right answers. A few hundred steps at a fixed rate are a start; the package's `train()` below runs 18 epochs and
+adds the rest of the recipe.
 """)
 
 C('''
@@ -667,8 +667,8 @@ plots.confident_mistakes(test_set, digit_log_probs, path=figure_path("confident_
 ''')
 
 M("""
-The first test images with their fixed numbers, then, in the last row, the model's first mistakes: predicted
-digit + number = predicted sum, ✓ and green when both are right, ✗ and red otherwise.
+The first 18 test images with their fixed numbers, then the model's first 6 mistakes: predicted digit + number =
+predicted sum, ✓ and green when both are right, ✗ and red otherwise.
 """)
 
 C(IGNORE + '''
