@@ -21,24 +21,29 @@ SMALLEST_STROKE = 0.08  # the ink must span at least this share of the canvas to
 
 def answer(model, drawing, number):
     """(markdown answer, digit probabilities, sum probabilities, the 28x28 input) for one drawing.
-    Problems a user can fix come back as a gr.Error, which the page shows while the server carries on."""
+    A drawing the network cannot read gets one message in the answer's place and empty panels, not an error
+    badge on every panel: the page answers while the user draws, so half a digit is normal, not a failure."""
     image = drawing.get("composite") if isinstance(drawing, dict) else drawing
     share = 0.0 if image is None else _ink_share(image)
     if share == 0:
-        raise gr.Error("Draw a digit first.")
+        return _refusal("Draw a digit in the square.")
     if share < SMALLEST_STROKE:
-        raise gr.Error("That stroke is too small to read: draw the digit larger, filling most of the square.")
+        return _refusal("That stroke is too small to read: draw the digit larger, filling most of the square.")
     try:
         digit_image = read_digit(image)
         result = predict(model, digit_image, int(number))
     except MnistSumError as e:
-        raise gr.Error(str(e)) from None
+        return _refusal(str(e))
     text = (f"**digit {result['digit']}** ({100 * result['digit_probability']:.1f}%) + {result['number']} = "
             f"**sum {result['sum']}** ({100 * result['sum_probability']:.1f}%)")
     digits = {str(d): p for d, p in zip(range(NUM_DIGITS), result["digit_probabilities"])}
     sums = {str(s): p for s, p in zip(range(NUM_SUMS), result["sum_probabilities"])}
     big = digit_image.repeat_interleave(6, 0).repeat_interleave(6, 1)  # 28x28 shown as 168x168, pixels kept sharp
     return text, digits, sums, (big * 255).round().to(torch.uint8).numpy()
+
+
+def _refusal(message):
+    return f"*{message}*", None, None, None
 
 
 def _ink_share(image):
@@ -55,7 +60,9 @@ def build(model):
     with gr.Blocks(title="mnist-sum: draw a digit, pick a number") as page:
         gr.Markdown("## Draw a digit, pick a number\nThe network reads your digit and adds the number to it.")
         with gr.Row():
-            canvas = gr.Sketchpad(label="draw one digit", type="pil", canvas_size=(280, 280),
+            # no upload source, crop or layers: with nothing else to pick, the brush is the tool from the start
+            canvas = gr.Sketchpad(label="draw one digit", type="pil", canvas_size=(280, 280), sources=(),
+                                  transforms=(), layers=False,
                                   brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
                                   elem_id="canvas")
             with gr.Column():
@@ -67,7 +74,13 @@ def build(model):
         with gr.Row():
             digit_chart = gr.Label(num_top_classes=NUM_DIGITS, label="digit probabilities", elem_id="digits")
             sum_chart = gr.Label(num_top_classes=5, label="sum probabilities (top 5)", elem_id="sums")
-        button.click(partial(answer, model), [canvas, number], [shown, digit_chart, sum_chart, seen])
+        inputs, outputs = [canvas, number], [shown, digit_chart, sum_chart, seen]
+        read = partial(answer, model)
+        # the answer follows the drawing: after each stroke and each new number (only the latest if they
+        # come faster than the model answers); the button stays for those who prefer to ask
+        for event in (canvas.change, number.change):
+            event(read, inputs, outputs, trigger_mode="always_last", show_progress="hidden")
+        button.click(read, inputs, outputs)
     return page
 
 

@@ -138,13 +138,12 @@ def confusion_matrices(metrics, path=None):
     return finish(fig, path)
 
 
-def showcase_indices(digit_log_probs, sum_log_probs, dataset, right=18, wrong=6):
-    """The fixed rule for the expected-output grid: the first `right` test items,
-    then the first `wrong` items the model gets wrong (digit or sum), in index order."""
+def showcase_indices(digit_log_probs, sum_log_probs, dataset, first=16, wrong=8):
+    """The fixed rule for the expected-output grid: the first `first` test items (right or wrong),
+    then the first `wrong` items after them that the model gets wrong (digit or sum), in index order."""
     sums = dataset.digits + dataset.fixed_numbers
     is_wrong = (digit_log_probs.argmax(1) != dataset.digits) | (sum_log_probs.argmax(1) != sums)
-    first = list(range(right))
-    return first + [i for i in is_wrong.nonzero().flatten().tolist() if i not in first][:wrong]
+    return list(range(first)) + [i for i in is_wrong.nonzero().flatten().tolist() if i >= first][:wrong]
 
 
 def expected_output(dataset, digit_log_probs, sum_log_probs, columns=8, path=None):
@@ -166,7 +165,7 @@ def expected_output(dataset, digit_log_probs, sum_log_probs, columns=8, path=Non
                      fontsize=11, weight="normal" if correct else "bold")
         ax.set_xlabel(f"true {true_digit} + {number} = {true_digit + number}  (#{i})", fontsize=7)
     fig.suptitle("image + number  ->  predicted digit + number = predicted sum   "
-                 "(✓ right, ✗ wrong; the last row: the model's first mistakes)")
+                 "(✓ right, ✗ wrong; the last row: the model's first mistakes after them)")
     return finish(fig, path)
 
 

@@ -156,8 +156,12 @@ def train(config=None, *, data_dir=None, out=DEFAULT_OUT, device="auto", resume=
     precision = Precision.for_device(device)
     step_model = torch.compile(model) if compile else model  # the compiled module shares the weights
 
+    augments = config.rotate_degrees or config.zoom or config.shift_px  # all 0: skip the resampling entirely
+
     def augment_batch(images):
-        return channels_last(augment(images, streams.augment, config.rotate_degrees, config.zoom, config.shift_px))
+        if augments:
+            images = augment(images, streams.augment, config.rotate_degrees, config.zoom, config.shift_px)
+        return channels_last(images)
 
     history = []
     if resume:

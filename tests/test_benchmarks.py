@@ -34,6 +34,16 @@ def test_rule_keeps_the_better_candidate_when_the_cheaper_is_outside_the_toleran
     assert recipe.summarise(runs, ["default", "dropout=0.3,epochs=9"])[1] == "default"
 
 
+def test_fast_rule_takes_the_cheapest_candidate_that_reaches_the_target_on_both_heads():
+    runs = (_runs("fast_2epochs,dropout=0.3", [0.9930, 0.9928], [0.9930, 0.9928])
+            + _runs("fast", [0.9914, 0.9910], [0.9912, 0.9906])                 # cheaper, both means over 99%
+            + _runs("fast,adder_lr_scale=3", [0.9912, 0.9906], [0.9896, 0.9900]))  # as cheap, sum mean below 99%
+    names = ["fast_2epochs,dropout=0.3", "fast", "fast,adder_lr_scale=3"]
+    assert recipe.summarise(runs, names, target=0.99)[1] == "fast"
+    assert recipe.summarise(runs, names)[1] == "fast_2epochs,dropout=0.3"  # the accuracy rule would take the best
+    assert recipe.summarise(runs, names, target=0.995)[1] is None
+
+
 def test_write_json_creates_the_folder_and_replaces_the_file_whole(tmp_path):
     out = tmp_path / "results" / "x.json"
     record.write_json(out, {"a": 1})
