@@ -18,6 +18,17 @@ from .predict import predict, read_digit
 
 SMALLEST_STROKE = 0.08  # the ink must span at least this share of the canvas to be read as a digit
 
+# Gradio's Sketchpad starts with no tool picked ("select the draw tool to start"), and no option changes that:
+# once the page has drawn the canvas, pick its brush, so the first stroke draws.
+PICK_THE_BRUSH = """() => {
+  const pick = (tries) => {
+    const brush = [...document.querySelectorAll('#canvas button')]
+      .find((b) => [b.getAttribute('aria-label'), b.title].includes('Brush'));
+    if (brush) brush.click(); else if (tries > 0) setTimeout(() => pick(tries - 1), 100);
+  };
+  pick(100);
+}"""
+
 
 def answer(model, drawing, number):
     """(markdown answer, digit probabilities, sum probabilities, the 28x28 input) for one drawing.
@@ -60,7 +71,6 @@ def build(model):
     with gr.Blocks(title="mnist-sum: draw a digit, pick a number") as page:
         gr.Markdown("## Draw a digit, pick a number\nThe network reads your digit and adds the number to it.")
         with gr.Row():
-            # no upload source, crop or layers: with nothing else to pick, the brush is the tool from the start
             canvas = gr.Sketchpad(label="draw one digit", type="pil", canvas_size=(280, 280), sources=(),
                                   transforms=(), layers=False,
                                   brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"),
@@ -81,6 +91,7 @@ def build(model):
         for event in (canvas.change, number.change):
             event(read, inputs, outputs, trigger_mode="always_last", show_progress="hidden")
         button.click(read, inputs, outputs)
+        page.load(None, js=PICK_THE_BRUSH)
     return page
 
 

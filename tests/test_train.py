@@ -156,3 +156,18 @@ def test_with_validation_epochs_are_scored_on_it_and_the_test_set_once_at_the_en
     assert scored == [(500, False), (500, False), (10_000, False)]
     assert [h["scored_on"] for h in history] == ["validation", "validation"] and "validation_loss" in history[0]
     assert "validation loss" in lines[0] and lines[-1].startswith("test set, scored once at the end")
+
+
+def test_augmentation_set_to_nothing_skips_the_resampling_and_anything_else_uses_it(data_dir, tmp_path, monkeypatch):
+    """The fast preset turns augmentation off: resampling every image by the identity would cost time for nothing."""
+    calls = []
+
+    def counting_augment(images, generator, *bounds):
+        calls.append(bounds)
+        return images
+
+    monkeypatch.setattr(train_module, "augment", counting_augment)
+    tiny_train(data_dir, tmp_path / "off.pt", rotate_degrees=0.0, zoom=0.0, shift_px=0.0, batch_size=100)
+    assert calls == []
+    tiny_train(data_dir, tmp_path / "on.pt", rotate_degrees=0.0, zoom=0.0, shift_px=1.0, batch_size=100)
+    assert calls == [(0.0, 0.0, 1.0)] * 3  # 300 images, 3 batches
