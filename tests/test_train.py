@@ -83,13 +83,19 @@ def test_a_signal_stops_training_at_the_next_step_boundary(data_dir, tmp_path, m
     assert signal.getsignal(signal.SIGINT) is handler_before
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_killed_training_resumes_to_identical_metrics(data_dir, tmp_path, signum):
-    whole = tmp_path / "whole.pt"
+@pytest.fixture(scope="module")
+def uninterrupted_run(data_dir, tmp_path_factory):
+    """The run both signals interrupt, run once whole: the reference a resumed run must equal."""
+    whole = tmp_path_factory.mktemp("whole") / "whole.pt"
     done = subprocess.run(_cli_train(whole, data_dir), capture_output=True, text=True, cwd=REPO, timeout=300)
     assert done.returncode == 0, done.stderr
+    return whole
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_killed_training_resumes_to_identical_metrics(data_dir, tmp_path, signum, uninterrupted_run):
+    whole = uninterrupted_run
     cut = tmp_path / "cut.pt"
     process = subprocess.Popen(_cli_train(cut, data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, cwd=REPO)
