@@ -27,7 +27,7 @@ from record import cpu_name, write_json
 
 from mnist_sum import SumNet
 from mnist_sum.config import PRESETS
-from mnist_sum.data import MNISTRandomNumber, augment, load_mnist, normalise, one_hot
+from mnist_sum.data import MNISTRandomNumber, augment, one_hot
 from mnist_sum.evaluation import evaluate
 from mnist_sum.machinery.runtime import Precision, channels_last, pick_device
 from mnist_sum.model import ReferenceNet
@@ -144,8 +144,9 @@ def peer_epoch(device, seed, layout_fast):
     and 0.9) under a one-cycle schedule, one epoch, no augmentation. Returns seconds of training (the epoch alone)
     and its test accuracy. `layout_fast` adds our channels-last layout, which the published code does not use."""
     torch.manual_seed(seed)
-    images, digits = (t.to(device) for t in (lambda x, y: (normalise(x), y))(*load_mnist(train=True)))
-    test_images, test_digits = (t.to(device) for t in (lambda x, y: (normalise(x), y))(*load_mnist(train=False)))
+    train_set, test_set = MNISTRandomNumber(train=True), MNISTRandomNumber(train=False)  # normalised, as ours reads
+    images, digits = train_set.images.to(device), train_set.digits.to(device)
+    test_images, test_digits = test_set.images.to(device), test_set.digits.to(device)
     model = PeerNet().to(device)
     if layout_fast:
         model, images = model.to(memory_format=torch.channels_last), channels_last(images)
