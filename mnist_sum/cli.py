@@ -15,7 +15,7 @@ from .data import MNISTRandomNumber
 from .evaluation import evaluate
 from .machinery import MnistSumError
 from .machinery.checkpoint import DEFAULT_OUT, load_model
-from .machinery.runtime import DEVICES, TrainingInterrupted, pick_device
+from .machinery.runtime import DEVICES, TrainingInterrupted, check_port_free, pick_device
 from .predict import predict
 from .training import train
 
@@ -163,6 +163,7 @@ def run(args):
                   f"{result['digit']} + {args.number} = {result['sum']} (p={result['sum_probability']:.3f})")
     elif args.command == "demo":
         model = load_model(args.checkpoint)  # before the server starts, with the usual one-line errors
+        check_port_free(args.host, args.port)  # before Gradio's import, which takes seconds
         try:
             from . import demo  # only this command needs Gradio, an optional extra
         except ModuleNotFoundError as e:

@@ -6,7 +6,6 @@ uses), then `build`, the page itself, then `serve`. Gradio is the optional
 extra `mnist-sum[demo]`; nothing else in the package needs it.
 """
 
-import socket
 from functools import partial
 
 import gradio as gr
@@ -14,6 +13,7 @@ import torch
 
 from .data import NUM_DIGITS, NUM_SUMS
 from .machinery import MnistSumError
+from .machinery.runtime import check_port_free
 from .predict import predict, read_digit
 
 SMALLEST_STROKE = 0.08  # the ink must span at least this share of the canvas to be read as a digit
@@ -93,14 +93,6 @@ def build(model):
         button.click(read, inputs, outputs)
         page.load(None, js=PICK_THE_BRUSH)
     return page
-
-
-def check_port_free(host, port):
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            raise MnistSumError(f"port {port} on {host} is in use; pick another with --port") from None
 
 
 def serve(model, host="127.0.0.1", port=7860):

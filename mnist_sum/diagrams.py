@@ -97,7 +97,7 @@ def roadmap(highlight=(), title=None, path=None):
         (x0, y0), (x1, y1) = centres[start], centres[end]
         ax.annotate("", xy=(x1 - 0.8, y1 + 0.25 * (y0 - y1)), xytext=(x0 + 0.8, y0),
                     arrowprops={"arrowstyle": "-|>", "color": "#333333", "lw": 1.2})
-    ax.text(5.5, 1.3, "probabilities, not the argmax:\nthe sum's loss also trains the CNN", ha="center",
+    ax.text(5.0, 1.47, "probabilities, not the argmax:\nthe sum's loss also trains the CNN", ha="center",
             va="center", fontsize=8, style="italic", color="#555555")
     if title:
         ax.set_title(title, fontsize=11, loc="left")

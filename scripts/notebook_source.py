@@ -6,8 +6,8 @@ is gone. For a change of prose alone, `python scripts/sync_markdown.py` copies t
 notebook and keeps its outputs.
 
 Kept as a script so that a change to the chapter is a readable diff. Each cell is a markdown string (M)
-or a code string (C); "# NBVAL_IGNORE_OUTPUT" marks code whose output differs between the full run and
-the quick one the tests make, or between machines.
+or a code string (C) with its nbval tags: IGNORE marks code whose output differs between the full run and
+the quick one the tests make, or between machines. Tags sit in the cell's metadata, out of the learner's sight.
 """
 
 import sys
@@ -17,7 +17,8 @@ import nbformat
 
 REPOSITORY = "https://github.com/mnist-sum/mnist-sum"
 RAW = "https://raw.githubusercontent.com/mnist-sum/mnist-sum/main"
-IGNORE = "# NBVAL_IGNORE_OUTPUT\n"
+IGNORE = "nbval-ignore-output"  # a cell tag: its output differs between the full run and the tests' quick one
+SKIP = "nbval-skip"  # a cell tag: the tests do not run it
 CELLS = []
 
 
@@ -25,8 +26,9 @@ def M(text):
     CELLS.append(nbformat.v4.new_markdown_cell(text.strip()))
 
 
-def C(code):
-    CELLS.append(nbformat.v4.new_code_cell(code.strip()))
+def C(code, *tags):
+    """A code cell; `tags` tell nbval how to check it, out of the learner's sight."""
+    CELLS.append(nbformat.v4.new_code_cell(code.strip(), metadata={"tags": list(tags)} if tags else {}))
 
 
 M(f"""
@@ -48,8 +50,9 @@ The exercise:
 
 **You need** Python, a little PyTorch (tensors, `nn.Module`, `loss.backward()`), and what a convolution is.
 
-**How long**: the committed run of this notebook took 24 minutes on a 2-core CPU, 11 of them in section 6's
-training cell, which prints its own time. On Colab pick *Runtime → Change runtime type → GPU*, then *Run all*.
+**How long**: the committed run of this notebook took 22 minutes on a 2-core CPU (the cell before section 10
+prints it): 12 in section 6's training cell and 6 in section 8's two runs, each of which prints its own time.
+On Colab pick *Runtime → Change runtime type → GPU*, then *Run all*; it has not been timed on a Colab GPU yet.
 """)
 
 C('''
@@ -62,44 +65,35 @@ if "google.colab" in sys.modules:
                     "mnist-sum[notebook] @ git+''' + REPOSITORY + '''@main"], check=True)
 ''')
 
-C(IGNORE + '''
-import json
-from importlib.resources import files
-
-from mnist_sum.config import PRESETS
-
-record = json.loads(files("mnist_sum").joinpath("weights/sumnet.json").read_text())
-print(f"the shipped weights' run, `{record['command']}`: {record['wall_seconds'] / 60:.0f} minutes on "
-      f"{record['threads']} thread(s) of a CPU ({record['machine']}, {record['precision']}), with a load average of "
-      f"{record['load_average_at_end']} at its end (above 1 per thread: other work shared the CPU)")
-print(f"this notebook's training cell prints its own time; quick mode (MNIST_SUM_QUICK=1) trains the fast preset, "
-      f"{PRESETS['fast'].epochs} epoch of a half-width network, not {PRESETS['default'].epochs}")
-''')
-
-C(IGNORE + '''
+C('''
 import os
+import time
 
 import torch
 
-QUICK = os.environ.get("MNIST_SUM_QUICK") == "1"  # the tests' short run: fewer epochs and steps, same code
+STARTED = time.perf_counter()  # the last cell before the exercises prints how long the whole run took
+QUICK = os.environ.get("MNIST_SUM_QUICK") == "1"  # the test suite's short run: fewer steps, same code
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-print(f"torch {torch.__version__} on {device}; quick run: {QUICK}")
-''')
+print(f"torch {torch.__version__} on {device}")
+''', IGNORE)
 
 M("""
 ## 1. The first minute: a trained network, before we build one
 
-The package ships weights trained with this chapter's full recipe. `load_model()` with no file uses them
-(or your own, once you have trained one). The network takes a batch of images and a batch of one-hot
-numbers, and returns two sets of log-probabilities: the digit's and the sum's.
+The package ships weights trained with this chapter's full recipe. `load_model()` with no file uses them, or
+your own once you have trained one; here we name the shipped file, so that a second *Run all* still loads it.
+The network takes a batch of images and a batch of one-hot numbers, and returns two sets of log-probabilities:
+the digit's and the sum's.
 """)
 
-C(IGNORE + '''
+C('''
 from mnist_sum import MNISTRandomNumber, load_model
+from mnist_sum.machinery.checkpoint import SHIPPED
 
 test_set = MNISTRandomNumber(train=False)  # fetches MNIST the first time, into ./data
-shipped = load_model()
-''')
+shipped = load_model(SHIPPED)
+print(f"loaded {SHIPPED.name}, the weights shipped in the mnist_sum package")
+''', IGNORE)
 
 C('''
 (image, number_onehot), (digit, total) = test_set[0]
@@ -122,14 +116,15 @@ The rest of the chapter builds that network from nothing and trains it.
 C('''
 train_set = MNISTRandomNumber(train=True, seed=0)
 print(f"training items: {len(train_set):,}   test items: {len(test_set):,}")
-print("image:", tuple(image.shape), image.dtype, "  number one-hot:", number_onehot.int().tolist())
+(image, number_onehot), (digit, total) = train_set[0]
+print("training item 0: image", tuple(image.shape), image.dtype, "  number one-hot:", number_onehot.int().tolist())
 ''')
 
-C(IGNORE + '''
+C('''
 from mnist_sum import plots
 
 plots.samples(test_set)
-''')
+''', IGNORE)
 
 M("""
 - **The number is one-hot**: ten zeros with a 1 at the number's index. To the network it is a category, not a
@@ -215,7 +210,8 @@ print("images", tuple(images.shape), " numbers", tuple(numbers.shape), " digits"
 
 M("""
 The `DataLoader` calls `__getitem__` once per image, 256 times a batch. `batches` gives the same batches, in the
-same order, by indexing whole tensors once per batch:
+same order, by indexing whole tensors once per batch. (Keep `num_workers` at 0 with this dataset: each worker
+process would get its own copy of the dataset's generator, and they would all draw the same numbers.)
 """)
 
 C('''
@@ -233,10 +229,7 @@ same = all(torch.equal(a, b) for batch_a, batch_b in zip(by_loader, by_indexing)
 print("the same batches:", same)
 ''')
 
-C(IGNORE + '''
-import time
-
-
+C('''
 def seconds_for(make_batches, count=20):
     started = time.perf_counter()
     for _, _ in zip(range(count), make_batches()):
@@ -247,7 +240,7 @@ def seconds_for(make_batches, count=20):
 slow = seconds_for(lambda: iter(loader))
 fast = seconds_for(lambda: batches(train_set, 256, torch.Generator().manual_seed(0)))
 print(f"one batch of 256: DataLoader {1000 * slow:.1f} ms, batches {1000 * fast:.2f} ms ({slow / fast:.0f}x)")
-''')
+''', IGNORE)
 
 M("""
 **Validation.** The test set is for reporting, once, at the end: a choice made by looking at it (epochs, width,
@@ -272,11 +265,11 @@ Two parts, joined:
   log-probabilities.
 """)
 
-C(IGNORE + '''
+C('''
 from mnist_sum import diagrams
 
 diagrams.roadmap()
-''')
+''', IGNORE)
 
 M("""
 The CNN's building block: a 3x3 convolution, then (where a stage ends) a 2x2 max-pool, batch norm and ReLU.
@@ -299,7 +292,8 @@ def conv_bn_relu(c_in, c_out, pool=False):
 ''')
 
 M("""
-Five such blocks in three stages, 28 → 14 → 7 → 3 pixels, with the channels growing as the maps shrink:
+Five such blocks in three stages, 28 → 14 → 7 → 3 pixels (the last 2x2 pool drops the 7th row and column),
+with the channels growing as the maps shrink:
 `width` on the big map, then 2x, 4x and 8x. Then one linear layer to 10 digits.
 """)
 
@@ -321,9 +315,11 @@ class DigitCNN(nn.Module):
 ''')
 
 M("""
-The learned adder: two hidden layers over the 20 inputs. Leaky ReLUs, because at a high learning rate one bad
-step can push a plain ReLU unit below zero for all 100 (digit, number) inputs, and a unit that never fires gets
-no gradient again.
+The learned adder: two hidden layers over the 20 inputs. Leaky ReLUs, because of a run this project lost: with
+plain ReLUs, the sum collapsed in epoch 7 of a full run (from 99.59% to 21.7%) when 125 of the first layer's 128
+units went negative for all 100 (digit, number) inputs. A unit that never fires gets no gradient, so it never
+comes back; a leaky one still passes a tenth of its input. (Those figures are quoted from the repository's
+`benchmarks/README.md`; that run also gave the adder ten times the CNN's rate.)
 """)
 
 C('''
@@ -407,17 +403,19 @@ print(summary(mnist_sum.SumNet()))
 
 M("""
 The graph autograd records in one forward pass, drawn by torchviz: inputs yellow, operations gray (each named
-after the function that computes its gradient), outputs green. The number joins at `CatBackward0`.
+after the function that computes its gradient), outputs green. The number joins at `CatBackward0`. The weights
+are left out to keep it readable; the two inputs are marked as needing gradients only so that the drawing
+shows them, which is why an `AccumulateGrad` box sits under each.
 """)
 
-C(IGNORE + '''
+C('''
 from IPython.display import Image, display
 
 try:
     display(Image(data=diagrams.model_graph(shipped)))
 except mnist_sum.MnistSumError as e:  # Graphviz's dot is missing: everything else still runs
     print(f"skipped: {e}")
-''')
+''', IGNORE)
 
 M("""
 ### Why probabilities, not the argmax
@@ -458,9 +456,9 @@ def loss_fn(digit_log_probs, sum_log_probs, digits, sums):
     return F.nll_loss(digit_log_probs, digits) + F.nll_loss(sum_log_probs, sums)
 ''')
 
-C(IGNORE + '''
+C('''
 plots.negative_log_likelihood()
-''')
+''', IGNORE)
 
 M("""
 `-log(p)` is 0 for a sure right answer and grows without bound as the network becomes sure and wrong:
@@ -481,35 +479,8 @@ print("the package's loss agrees:", torch.equal(loss_fn(ours[0], ours[1], test_d
 M("""
 ## 5. Training, from scratch
 
-A loop in plain PyTorch: for each batch, forward, loss, backward, step. SGD with momentum at a fixed rate,
-a few hundred steps (fewer in a quick run), the loss printed every 50:
-""")
-
-C(IGNORE + '''
-torch.manual_seed(0)
-net = SumNet().to(device).train()
-optimizer = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-STEPS = 10 if QUICK else 300
-
-step = 0
-while step < STEPS:
-    for (images, numbers), (digits, sums) in batches(train_set, 256, torch.Generator().manual_seed(step), device):
-        digit_log_probs, sum_log_probs = net(images, numbers)          # forward
-        loss = loss_fn(digit_log_probs, sum_log_probs, digits, sums)   # loss
-        optimizer.zero_grad()
-        loss.backward()                                                # backward
-        optimizer.step()                                               # step
-        step += 1
-        if step % 50 == 0 or step == STEPS:
-            print(f"step {step}: loss {loss.item():.3f}")
-        if step == STEPS:
-            break
-''')
-
-M("""
-Evaluation, from scratch too: eval mode (batch norm uses its running statistics), no gradients, count the
-right answers. A few hundred steps at a fixed rate are a start; the package's `train()` below runs 18 epochs and
-adds the rest of the recipe.
+First, how to score a network, written from scratch too: eval mode (batch norm uses its running statistics
+instead of the batch's), no gradients, count the right answers.
 """)
 
 C('''
@@ -524,32 +495,60 @@ def accuracy(net, dataset):
     return digit_right / len(dataset), sum_right / len(dataset)
 ''')
 
-C(IGNORE + '''
-scratch_digit, scratch_sum = accuracy(net, test_set)
-print(f"after {STEPS} steps: digit {100 * scratch_digit:.2f}%, sum {100 * scratch_sum:.2f}% on the test set")
-''')
-
 M("""
-The package's recipe adds two things to this loop, each a couple of lines: a **one-cycle schedule**, which warms
-the learning rate up to a peak and then decays it to almost zero, and **augmentation**, which gives every image a
-fresh small rotation, zoom and shift each time it is read. The same loop as a function, with the two additions
-marked `new`. To judge them fairly, each variant starts from the same initial weights, trains the same number of
-steps at the same peak rate (0.05) on the 55,000 images of the validation split, and is scored on its 5,000
-held-out images, not on the test set:
+A loop in plain PyTorch: for each batch, forward, loss, backward, step. SGD with momentum at a fixed rate of
+0.05, for 300 steps (fewer in a quick run) on the 55,000 training images of the validation split. After the
+first step and every 50 it prints the loss and scores the 5,000 held-out images, then puts the network back in
+training mode:
 """)
 
 C('''
-from functools import partial
+torch.manual_seed(0)
+net = SumNet().to(device).train()
+optimizer = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+STEPS = 10 if QUICK else 300
 
-from mnist_sum.data import augment
+step = 0
+while step < STEPS:
+    for (images, numbers), (digits, sums) in batches(fit, 256, torch.Generator().manual_seed(step), device):
+        digit_log_probs, sum_log_probs = net(images, numbers)          # forward
+        loss = loss_fn(digit_log_probs, sum_log_probs, digits, sums)   # loss
+        optimizer.zero_grad()
+        loss.backward()                                                # backward
+        optimizer.step()                                               # step
+        step += 1
+        if step == 1 or step % 50 == 0 or step == STEPS:
+            digit_right, sum_right = accuracy(net, held)
+            net.train()
+            print(f"step {step}: loss {loss.item():.3f}, validation: digit {100 * digit_right:.2f}%, "
+                  f"sum {100 * sum_right:.2f}%")
+        if step == STEPS:
+            break
+''', IGNORE)
 
+M("""
+The loss starts near ln 10 + ln 19 = 5.2, the loss of two heads that guess, and falls. The two heads learn at
+very different times. The digit is read at about 98% after 50 steps and then wobbles, between 97.4% and 98.6%:
+at a fixed rate the last steps are as big as the first, so each check finds the weights wherever their latest
+steps threw them. The sum climbs steadily from 13% to 98%: the adder can only learn to add once the digit is
+being read, so it starts late.
 
-def train_loop(net, optimizer, steps, dataset, schedule=None, augment_images=None):
+Two of the package's changes matter most here, each a couple of lines:
+- a **one-cycle schedule**: the rate warms up to its peak, then decays to almost zero, so the run ends on small
+  steps (the package also moves momentum the other way; `cycle_momentum=False` keeps it fixed here, one change
+  at a time);
+- for a run this short, **the adder's own, higher rate**: the schedule keeps the rate below its peak almost all
+  the time, and the adder, which starts learning late, may not catch up.
+
+The same loop as a function, with the schedule marked `new`; the adder's rate is a second parameter group of the
+optimiser. Each variant starts from the same initial weights and trains the same 300 steps on the same images:
+""")
+
+C('''
+def train_loop(net, optimizer, steps, dataset, schedule=None):
     step = 0
     while step < steps:
         for (images, numbers), (digits, sums) in batches(dataset, 256, torch.Generator().manual_seed(step), device):
-            if augment_images is not None:
-                images = augment_images(images)                        # new: rotate, zoom, shift a little
             loss = loss_fn(*net(images, numbers), digits, sums)        # forward and loss
             optimizer.zero_grad()
             loss.backward()
@@ -561,43 +560,34 @@ def train_loop(net, optimizer, steps, dataset, schedule=None, augment_images=Non
                 return net
 ''')
 
-C(IGNORE + '''
-variants = {"fixed rate 0.05": (False, False), "+ one-cycle schedule": (True, False),
-            "+ one-cycle schedule + augmentation": (True, True)}
-results = {}
-for name, (with_schedule, with_augmentation) in variants.items():
+C('''
+results = {"fixed rate 0.05 (the loop above)": accuracy(net, held)}
+for name, adder_rate in (("one-cycle, peak 0.05", 0.05), ("one-cycle, peak 0.05, the adder's 0.5", 0.5)):
     torch.manual_seed(0)
     net = SumNet().to(device).train()
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.05, total_steps=STEPS,
-                                                   cycle_momentum=False) if with_schedule else None
-    augment_images = partial(augment, generator=torch.Generator().manual_seed(0)) if with_augmentation else None
-    train_loop(net, optimizer, STEPS, fit, schedule, augment_images)
-    results[name] = accuracy(net, held)
+    optimizer = torch.optim.SGD([{"params": net.digit_net.parameters()},
+                                 {"params": net.adder.parameters(), "lr": adder_rate}], lr=0.05, momentum=0.9)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[0.05, adder_rate], total_steps=STEPS,
+                                                   cycle_momentum=False)
+    results[name] = accuracy(train_loop(net, optimizer, STEPS, fit, schedule), held)
 
 for name, (digit, total) in results.items():
     print(f"{name:38s} validation: digit {100 * digit:.2f}%, sum {100 * total:.2f}%  "
           f"({round((1 - digit) * len(held))} and {round((1 - total) * len(held))} of {len(held):,} wrong)")
-''')
+''', IGNORE)
 
 M("""
-Read the counts of wrong images, and with care: this is one seed per variant. The fixed-rate loop is also the
-same loop as in the cell above, on a slightly different training set, and it scored very differently there: at
-a fixed rate the result depends on where the last few steps happened to land. Two gaps here, one expected and
-one not:
-- **the schedule helps the digit**: its decay ends on small steps, so the weights settle instead of bouncing,
-  and where they end depends less on luck;
-- **in so short a run it hurts the sum, badly**. The likely reason: under the schedule the rate is below its peak
-  almost all the time (it warms up for the first 30% of the steps, then decays), so in 300 steps the weights
-  move about half as far in all. The CNN can spare that; the adder, which must learn the whole addition table
-  from nothing and only once the digit is being read, cannot. The package's full run gives it 18 epochs; its
-  one-epoch `fast` preset gives the adder ten times the CNN's rate.
+Read the counts of wrong images, and with care: one seed per variant.
+- **The schedule helps the digit**: 39 wrong instead of 70. Its decay ends the run on small steps, so the
+  weights settle instead of bouncing.
+- **At the same rate it wrecks the sum**: 903 wrong instead of 90. Under the schedule the rate is below its
+  peak almost all the time (a warm-up over the first 30% of the steps, then the decay), and the late-starting
+  adder runs out of steps before it has learned to add.
+- **The adder's own, ten times higher rate brings the sum back**: 49 wrong, with the digit still ahead of the
+  fixed rate's. That is what the package's one-epoch `fast` preset does (`adder_lr_scale=10`); its 18-epoch
+  default gives the adder time instead, at the CNN's rate.
 
-Augmentation changes little here, and it is not meant for 300 steps: over 18 epochs the network sees each
-training image 18 times, and with nothing changed between those readings it could learn the images rather than
-the digits.
-
-The package's `train_step` is those same lines, with two optional extras whose defaults do nothing:
+The package's `train_step` is the loop's four lines, with two optional extras whose defaults do nothing:
 augmentation of the images, and reduced precision on hardware that is fast at it.
 """)
 
@@ -611,7 +601,7 @@ M("""
 ## 6. Then concise: the package's `train()`
 
 `train()` runs `train_step` over 18 epochs. Its optimiser is SGD with Nesterov momentum and weight decay
-(`make_optimizer`). What else it adds, each shown by a picture or a number:
+(`make_optimizer`). What else it adds, with a picture or a number where this notebook can show one:
 1. **Augmentation**: every training image slightly rotated, zoomed and shifted, anew each time.
 2. **A one-cycle schedule**: the learning rate warms up, then decays to almost zero, while momentum moves the
    other way.
@@ -619,42 +609,44 @@ M("""
 4. **A checkpoint after every epoch**, written so a crash never leaves half a file; `--resume` continues one,
    and Ctrl-C stops at the end of a step.
 
-Each part of the recipe was kept only if it did better on a validation split, over three seeds, than the recipe
-without it (the runs are listed in the repository's `benchmarks/README.md`). The `fast` preset, one epoch of a
-network half as wide, made its own choices that way.
+By the repository's records, each part of the recipe was kept only if it did better on a validation split,
+over three seeds, than the recipe without it (the runs are listed in the repository's `benchmarks/README.md`).
+The `fast` preset, one epoch of a network half as wide, made its own choices that way.
 
 Every setting lives in one place, `TrainConfig`. The full run uses the defaults; the quick run the `fast` preset:
 """)
 
 C('''
+from mnist_sum.config import PRESETS
+
 CONFIG = PRESETS["fast" if QUICK else "default"]
 print("the default recipe:", {key: value for key, value in PRESETS["default"].to_dict().items()
                               if key in ("epochs", "batch_size", "lr", "weight_decay", "dropout")})
 print("the fast preset differs in:", PRESETS["default"].differences(PRESETS["fast"]))
 ''')
 
-C(IGNORE + '''
+C('''
 plots.augmented_examples(train_set.images[:3], PRESETS["default"])
-''')
+''', IGNORE)
 
-C(IGNORE + '''
+C('''
 import math
 
 plots.schedule(PRESETS["default"], steps_per_epoch=math.ceil(len(train_set) / PRESETS["default"].batch_size))
-''')
+''', IGNORE)
 
-C(IGNORE + '''
+C('''
 from mnist_sum.machinery.runtime import Precision
 
 print(f"training on {device} runs in {Precision.for_device(device)}; evaluation always runs in float32")
-''')
+''', IGNORE)
 
 M("""
 Now the real run, one line per epoch: the training loss, then the test loss and both accuracies. (The test set
 is scored after each epoch only to show progress; nothing in the run depends on it.)
 """)
 
-C(IGNORE + '''
+C('''
 from pathlib import Path
 
 from mnist_sum import train
@@ -663,15 +655,15 @@ CHECKPOINTS = Path("checkpoints/quick" if QUICK else "checkpoints")
 model, history = train(CONFIG, out=CHECKPOINTS / "sumnet.pt", device=device)
 print(f"{CONFIG.epochs} epoch{'s' if CONFIG.epochs > 1 else ''} in {history[-1]['elapsed_s']:.0f} s on {device}, "
       f"{history[-1]['elapsed_s'] / CONFIG.epochs:.1f} s per epoch")
-''')
+''', IGNORE)
 
-C(IGNORE + '''
+C('''
 checkpoint = torch.load(CHECKPOINTS / "sumnet.pt", weights_only=True)
 print(f"{CHECKPOINTS / 'sumnet.pt'}: {(CHECKPOINTS / 'sumnet.pt').stat().st_size / 1e6:.1f} MB, "
       f"holding {', '.join(checkpoint)}; epochs saved: {len(checkpoint['metrics']['history'])}")
-''')
+''', IGNORE)
 
-C(IGNORE + '''
+C('''
 IMAGES = Path("../images") if Path("../mnist_sum/__init__.py").exists() else Path("images")  # the repo's, or here
 
 
@@ -680,13 +672,15 @@ def figure_path(name):
 
 
 plots.training_curves(history, figure_path("training_curves.png"))
-''')
+''', IGNORE)
 
 M("""
 The run is loud until the rate comes down. In epoch 1 the sum trails the digit far behind: the adder can only
 learn to add once the CNN's probabilities mean something. While the rate is high (it peaks in epoch 3 and falls
-slowly, as the schedule plotted earlier shows) the test accuracy jumps from one epoch to the next: down to 91% in
-epoch 2, below 99% again in epochs 8 to 10. Only the last epochs, at small rates, climb steadily.
+slowly, as the schedule plotted earlier shows) the test accuracy jumps from one epoch to the next: the digit
+down to 91% in epoch 2; after both passed 99% in epoch 5, both fell below it again in epochs 9 and 10 (the sum
+also in 6 and 8). Only the last epochs, at small rates, climb steadily. The middle panel plots the error on a
+log scale, so that both epoch 1's tens of percent and the last epochs' tenths can be read.
 
 The training loss and the test loss are not measured alike, so the gap between them, either way, says little
 about over-fitting: the training loss is measured on augmented images, in training mode (batch norm normalises
@@ -694,7 +688,7 @@ each batch by its own statistics), averaged over an epoch in which the weights i
 model on clean training images in eval mode, then on the test set:
 """)
 
-C(IGNORE + '''
+C('''
 clean = MNISTRandomNumber(train=True, seed=1, limit=10_000)
 with torch.no_grad():
     clean_loss = sum(loss_fn(*model(images, numbers), digits, sums).item()
@@ -702,9 +696,12 @@ with torch.no_grad():
 print(f"last epoch's training loss (augmented, training mode): {history[-1]['train_loss']:.4f}")
 print(f"10,000 clean training images, eval mode:               {clean_loss:.4f}")
 print(f"the test set, eval mode:                               {history[-1]['test_loss']:.4f}")
-''')
+''', IGNORE)
 
 M("""
+Measured alike, the clean training images' loss is about a quarter below the test set's: some over-fitting,
+far from memorising (a memorised training set would score a loss near zero).
+
 ## 7. Evaluation (`mnist_sum/evaluation.py`)
 
 - **digit accuracy**: the digit head on the 10,000 test images;
@@ -713,25 +710,25 @@ M("""
   numbers can flatter the adder. The CNN reads each image once; the cheap adder adds all ten numbers to it.
 """)
 
-C(IGNORE + '''
+C('''
 from mnist_sum import evaluate
 
 metrics = evaluate(model, test_set)
 for key in ("digit_accuracy", "sum_accuracy", "sum_accuracy_all_pairs"):
     print(f"{key:24s} {100 * metrics[key]:.2f}%")
-''')
+''', IGNORE)
 
 M("""
 `evaluate` counts the same right answers as the `accuracy` function written in section 5, on the same model:
 """)
 
-C(IGNORE + '''
+C('''
 ours = accuracy(model, test_set)
 theirs = (metrics["digit_accuracy"], metrics["sum_accuracy"])
 print("images right, digit and sum: accuracy()", [round(a * len(test_set)) for a in ours],
       "evaluate()", [round(a * len(test_set)) for a in theirs])
 assert [round(a * len(test_set)) for a in ours] == [round(a * len(test_set)) for a in theirs]
-''')
+''', IGNORE)
 
 C('''
 # A broken model sits near 10% (digit) and 1/19 (sum). A healthy run lands near 99% with the one-epoch fast preset
@@ -744,7 +741,7 @@ M("""
 right, can the sum be wrong?
 """)
 
-C(IGNORE + '''
+C('''
 from IPython.display import Markdown
 
 (both_right, digit_only), (sum_only, both_wrong) = metrics["right_wrong"]
@@ -754,7 +751,7 @@ display(Markdown(f"""
 | **digit right** | {both_right:,} | {digit_only:,} |
 | **digit wrong** | {sum_only:,} | {both_wrong:,} |
 """))
-''')
+''', IGNORE)
 
 M("""
 The answer is in the two off-diagonal cells, and both can be non-zero. A right digit with a wrong sum: the
@@ -765,22 +762,23 @@ the right sum. Both are rare next to the bottom-right cell: almost every wrong s
 Confusion matrices: rows are the true class, columns the prediction; every count off the diagonal is a mistake.
 """)
 
-C(IGNORE + '''
+C('''
 plots.confusion_matrices(metrics, figure_path("confusion_matrices.png"))
-''')
+''', IGNORE)
 
 M("""
 **Predict before you run**: which digits do you expect the network to confuse most, and would a person make
 the same mistakes?
 """)
 
-C(IGNORE + '''
+C('''
 confusion = torch.tensor(metrics["digit_confusion"])
 mistakes = confusion - torch.diag(confusion.diag())
-top = mistakes.flatten().argsort(descending=True)[:4]
-for true, said in zip((top // 10).tolist(), (top % 10).tolist()):
+fourth = max(mistakes.flatten().sort(descending=True).values[3].item(), 1)  # the top four, and any tied with them
+common = [(true, said) for true in range(10) for said in range(10) if mistakes[true, said] >= fourth]
+for true, said in sorted(common, key=lambda pair: -mistakes[pair].item()):
     print(f"a {true} read as {said}: {mistakes[true, said].item()} times")
-''')
+''', IGNORE)
 
 M("""
 The printed pairs answer the first question. The second, whether a person would slip the same way, is yours to
@@ -789,7 +787,7 @@ digit its second choice, as for a reader hesitating between two readings? (Any d
 often, so it shows hesitation between look-alikes, not that the network reads like a person.)
 """)
 
-C(IGNORE + '''
+C('''
 from mnist_sum.evaluation import predict_batches
 
 digit_log_probs, sum_log_probs = predict_batches(model, test_set)
@@ -797,27 +795,32 @@ wrong = digit_log_probs.argmax(1) != test_set.digits
 second_choice = digit_log_probs[wrong].topk(2, dim=1).indices[:, 1]
 print(f"{int(wrong.sum())} digits read wrong; the true digit was the network's second choice in "
       f"{int((second_choice == test_set.digits[wrong]).sum())} of them (chance: about 1 in 9)")
-''')
+''', IGNORE)
 
 M("""
 Second, the mistakes it was most sure of, each with its label. Decide for each whether you would have read the
-label or what the network said. Our answer: several of these labels are hard to defend even for a person, and
-the 5s read as 3 and 9s read as 4 are the slips a hurried reader makes too; the 1s read as 6 or 7 are mostly
-digits written in an odd way (test #1403, in the grid further down, is a "1" drawn like a bracket).
+label or what the network said, then open our answer below the figure.
 """)
 
-C(IGNORE + '''
+C('''
 plots.confident_mistakes(test_set, digit_log_probs, path=figure_path("confident_mistakes.png"))
-''')
+''', IGNORE)
 
 M("""
+<details><summary>Our answer</summary>
+
+Several of these labels are hard to defend even for a person, and the 5s read as 3 and 9s read as 4 are the
+slips a hurried reader makes too; the 1s read as 6 or 7 are mostly digits written in an odd way (test #1403, in
+the grid below, is a "1" drawn like a bracket).
+</details>
+
 The first 16 test images with their fixed numbers (two rows), then a row of the model's first 8 mistakes after
 them: predicted digit + number = predicted sum, ✓ and green when both are right, ✗ and red otherwise.
 """)
 
-C(IGNORE + '''
+C('''
 plots.expected_output(test_set, digit_log_probs, sum_log_probs, path=figure_path("expected_viz.png"))
-''')
+''', IGNORE)
 
 M("""
 ## 8. Beyond the exercise: does the adder learn addition, or a lookup table?
@@ -840,7 +843,7 @@ M("""
 learned to add), about 10% (it guesses), or never?
 """)
 
-C(IGNORE + '''
+C('''
 from mnist_sum.evaluation import sum_accuracy_all_pairs
 
 held_out_results, started = {}, time.perf_counter()
@@ -858,7 +861,7 @@ rows += [f"| {adder} | " + " | ".join(f"{100 * v:.2f}%" for v in r.values()) + "
          for adder, r in held_out_results.items()]
 display(Markdown("\\n".join(rows)))
 print(f"two training runs, {time.perf_counter() - started:.0f} s")
-''')
+''', IGNORE)
 
 C('''
 learned, exact = held_out_results["learned"], held_out_results["exact"]
@@ -879,18 +882,22 @@ print("for every held-out pair, its sum never occurs with its number in training
 
 M("""
 The training data fits two readings equally: "the sum is digit plus number" and "these ten pairs never
-happen". The learned adder took the literal one, and gives the held-out pairs almost no probability: a lookup
-table over (digit, number) pairs, not addition. The exact adder has nothing to learn about arithmetic, so it adds unseen
-pairs as well as seen ones, limited only by how well the digit is read. Build into the architecture what you
-already know.
+happen". The learned adder took the literal one, and never picks the held-out pairs' sums (0.00% above): it learned
+the pairs it was shown, as a lookup table would. That is the data's verdict as much as the network's: nothing in
+training ever pairs number `n` with sum `d + n` for a held-out pair, and exercise 1 shows that giving the number
+as one ordered value instead of ten categories does not change the verdict. The exact
+adder has nothing to learn about arithmetic, so it adds unseen pairs as well as seen ones, limited only by how
+well the digit is read. Build into the architecture what you already know.
 
 ## 9. Results, beside the reference
 
-The reference this exercise started from is a 6.4M-parameter network (seven convolutions down to 1x1, then
-fully connected 20-50-100-19) trained for 15 epochs. It reported 99.24% digit and 92.5% sum accuracy. This run:
+The reference this exercise started from, the implementation whose README set the task
+([its Colab notebook](https://colab.research.google.com/drive/1wy1GrFeDH6lZaXXtrv9StP6VumBqSeNp)), is a 6.4M-parameter
+network (seven convolutions down to 1x1, then fully connected 20-50-100-19) trained for 15 epochs. Its README
+reported 99.24% digit and 92.5% sum accuracy on the MNIST test set after its 15th epoch. This run:
 """)
 
-C(IGNORE + '''
+C('''
 display(Markdown(f"""
 | | parameters | digit | sum | sum, all 100,000 pairs | epochs |
 |---|---:|---:|---:|---:|---:|
@@ -899,22 +906,24 @@ display(Markdown(f"""
 {100 * metrics['digit_accuracy']:.2f}% | {100 * metrics['sum_accuracy']:.2f}% | \\
 {100 * metrics['sum_accuracy_all_pairs']:.2f}% | {CONFIG.epochs} |
 """))
-''')
+''', IGNORE)
 
 M("""
 Speed, like for like: the reference network (rebuilt from its description as `mnist_sum.model.ReferenceNet`) and
 SumNet, each timed over a few training steps on the same batch of 256 on this machine, in float32, through the
-same `train_step`.
+same `train_step` and in the memory layout `train()` uses. The step time times the steps of an epoch should
+account for most of section 6's seconds per epoch; the rest is augmenting the images and scoring the test set.
 """)
 
-C(IGNORE + '''
+C('''
 from mnist_sum.model import ReferenceNet
 
 
-def seconds_per_step(net, steps=3):
-    net = net.to(device).train()
+def seconds_per_step(net, steps):
+    net = net.to(device, memory_format=torch.channels_last).train()  # the memory layout train() uses
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    batch = next(batches(train_set, 256, torch.Generator().manual_seed(0), device))
+    (images, numbers), labels = next(batches(train_set, 256, torch.Generator().manual_seed(0), device))
+    batch = (images.contiguous(memory_format=torch.channels_last), numbers), labels
     mnist_sum.train_step(net, batch, optimizer)  # warm-up
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -926,14 +935,21 @@ def seconds_per_step(net, steps=3):
     return (time.perf_counter() - started) / steps
 
 
-steps = 1 if QUICK else 3  # a reference step takes seconds on a CPU
-times = {name: seconds_per_step(net, steps) for name, net in (("reference", ReferenceNet()),
-                                                              ("SumNet", mnist_sum.SumNet()))}
+times = {"reference": seconds_per_step(ReferenceNet(), steps=1 if QUICK else 3),  # seconds per step on a CPU
+         "SumNet": seconds_per_step(mnist_sum.SumNet(), steps=2 if QUICK else 20)}
 for name, seconds in times.items():
     print(f"{name:9s} {1000 * seconds:6.0f} ms per float32 step")
+steps_per_epoch = math.ceil(len(train_set) / 256)
+print(f"SumNet: {steps_per_epoch} steps x {1000 * times['SumNet']:.0f} ms = {steps_per_epoch * times['SumNet']:.0f} s "
+      f"of steps per epoch; section 6's run took {history[-1]['elapsed_s'] / len(history):.0f} s per epoch, "
+      f"augmentation and scoring included")
 print(f"SumNet's step is {times['reference'] / times['SumNet']:.0f}x faster here; "
       f"the reference has {sum(p.numel() for p in ReferenceNet().parameters()):,} parameters")
-''')
+''', IGNORE)
+
+C('''
+print(f"this notebook, top to bottom: {(time.perf_counter() - STARTED) / 60:.0f} minutes on {device}")
+''', IGNORE)
 
 M("""
 ## 10. Check yourself
@@ -944,7 +960,8 @@ M("""
 - A training step is forward, loss, backward, step; a real run wraps it in augmentation, a schedule and a
   checkpoint after every epoch.
 - Measure over all pairs, and look at the mistakes: the sum's mistakes are the digit's.
-- A network that scores 99% on seen pairs and 0% on unseen ones learned a table, not a rule.
+- A learned adder with 19 separate output classes cannot give a sum it never saw with that number; an adder
+  built from addition can. Build in what you know.
 - Choose on validation, report on test.
 
 ### Exercises
@@ -973,10 +990,19 @@ Each changes the code written in this notebook; the package stays as it is.
        return right / total
    ```
 
-   and compare `pair_accuracy(net, SEEN)` with `pair_accuracy(net, HELD_OUT)`. What to look for: section 8's argument
-   (a held-out sum never comes with its number) rested on the number being a category; with an ordered input
-   the layers can interpolate between neighbouring numbers, so the held-out score is no longer forced to zero.
-   Whether it reaches the seen pairs' score is what the run tells you.
+   and compare `pair_accuracy(net, SEEN)` with `pair_accuracy(net, HELD_OUT)`. One run of this (seed 0, 1,000
+   steps at the fixed rate, so fewer and plainer than section 8's four epochs of the package's recipe, hence
+   seen-pair scores below section 8's; the repository's `benchmarks/exercise_scalar_number.py`) gave, for the sum:
+
+   | number fed as | seen pairs | held-out pairs |
+   |---|---:|---:|
+   | one-hot (this notebook's adder) | 99.23% | 0.00% |
+   | one float, `n / 9` | 98.42% | 0.00% |
+
+   An ordered input lets the layers interpolate between neighbouring numbers, and one might hope that rescues
+   the held-out pairs. It does not: the output is still 19 separate classes, and in training, with number `n`,
+   class `d + n` was wrong every single time it could have been chosen, so the adder learns to never choose it.
+   Only an adder whose output is built from addition, like the exact one, adds a pair it never saw.
    </details>
 
 2. **Pass the argmax.** Give the adder the one-hot argmax instead of probabilities and train on the sum's loss
@@ -1009,11 +1035,16 @@ Each changes the code written in this notebook; the package stays as it is.
    the adder's input is the digit's *probabilities*.
    </details>
 
-5. **Validation.** Pick the number of epochs on the last 5,000 training images, never the test set.
+5. **Validation.** Choose how many steps section 5's scheduled loop should run, on the 5,000 held-out images,
+   never on the test set.
    <details><summary>Worked answer</summary>
 
-   `train(epochs=E, validation=5000)` for a few values of E scores every epoch on the held-out images and the
-   test set once at the end; choose E by the validation lines alone, then read the test line of that run only.
+   For a few step counts (say 150, 300, 600), build a fresh `SumNet` from `torch.manual_seed(0)`, train it with
+   `train_loop` on `fit` under a `OneCycleLR` of that many steps, and score `accuracy(net, held)`. Pick the count
+   by those scores alone, the cheapest one whose score you cannot tell from the best's (a few images in 5,000 is
+   within one run's noise); then, and only then, score that one network on `test_set`, once. Section 5's
+   comparison shows how much the answer depends on the adder's rate: choose the rate the same way, not by
+   looking at the test set.
    </details>
 """)
 
@@ -1026,24 +1057,20 @@ reads, both distributions, and the 28x28 image the network receives. Outside the
 """)
 
 C('''
-# NBVAL_SKIP
 try:
     from mnist_sum import demo
 except ModuleNotFoundError:
     print('skipped: the demo needs Gradio; install it with  pip install "mnist-sum[demo]"  and run this cell again')
 else:
-    if QUICK:
-        print("skipped in a quick run: a test run has nobody to draw")
-    else:
-        demo.build(model.cpu()).launch(inline=True, height=720, quiet=True)
-''')
+    demo.build(model.cpu()).launch(inline=True, height=720, quiet=True)
+''', SKIP)
 
 
 def strip(path):
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)
-        if cell.cell_type == "code" and cell.source.startswith("# NBVAL_SKIP"):
+        if cell.cell_type == "code" and SKIP in cell.metadata.get("tags", []):
             cell.outputs, cell.execution_count = [], None
     nbformat.write(notebook, path)
     print(f"stripped {path}")

@@ -14,7 +14,7 @@ mkdir "$content"
 cp notebooks/mnist_sum.ipynb "$content/"
 repository_before=$(git status --porcelain --untracked-files=all -- images notebooks mnist_sum)
 .venv/bin/python -m pytest tests "$content/mnist_sum.ipynb" --nbval --nbval-current-env -p no:cacheprovider \
-    -c pyproject.toml --rootdir .
+    -c pyproject.toml --rootdir . --durations=10
 
 if [ "$(git status --porcelain --untracked-files=all -- images notebooks mnist_sum)" != "$repository_before" ]; then
   echo "test.sh: the notebook changed files in the repository:" >&2

@@ -9,18 +9,20 @@ from conftest import assert_clean_error, run_cli
 
 
 @pytest.mark.slow
-def test_evaluate_with_no_checkpoint_of_ones_own_uses_the_shipped_weights(data_dir, tmp_path):
-    """The first minute: a fresh process, no checkpoints/ folder, no --checkpoint; one stderr line says so."""
-    result = run_cli("evaluate", "--data-dir", data_dir, "--json", cwd=tmp_path)
+def test_evaluate_with_no_checkpoint_of_ones_own_uses_the_shipped_weights(data_dir, tmp_path, monkeypatch, cli):
+    """The first minute: no checkpoints/ folder, no --checkpoint; one stderr line says which weights.
+    With --tta, so one pass over the test set covers both (the plain figures: tests/test_weights.py)."""
+    monkeypatch.chdir(tmp_path)
+    result = cli("evaluate", "--data-dir", data_dir, "--tta", "--json")
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
+    assert metrics["tta"] is True
     for key in ("digit_accuracy", "sum_accuracy", "sum_accuracy_all_pairs"):
-        assert metrics[key] >= 0.99, (key, metrics[key])  # the exact figures: tests/test_weights.py
+        assert metrics[key] >= 0.99, (key, metrics[key])
     assert len(metrics["digit_confusion"]) == 10 and len(metrics["sum_confusion"]) == 19
     assert sum(map(sum, metrics["digit_confusion"])) == 10_000
-    assert metrics["tta"] is False
-    assert result.stderr.splitlines() == [line for line in result.stderr.splitlines() if "weights shipped" in line]
-    assert len(result.stderr.splitlines()) == 1 and "mnist_sum/weights/sumnet.pt" in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "weights shipped" in result.stderr and "mnist_sum/weights/sumnet.pt" in result.stderr
 
 
 def test_your_own_checkpoint_comes_before_the_shipped_weights(trained_checkpoint, tmp_path, monkeypatch, cli):
@@ -33,16 +35,6 @@ def test_your_own_checkpoint_comes_before_the_shipped_weights(trained_checkpoint
         "mnist_sum: using checkpoints/sumnet.pt (your trained model)",
         result.stderr.splitlines()[1]]
     assert "checkpoints/sumnet.pt is truncated or not a PyTorch file" in result.stderr.splitlines()[1]
-
-
-@pytest.mark.slow
-def test_evaluate_with_test_time_augmentation(trained_checkpoint, data_dir, cli):
-    result = cli("evaluate", "--checkpoint", trained_checkpoint, "--data-dir", data_dir, "--tta", "--json")
-    assert result.returncode == 0, result.stderr
-    metrics = json.loads(result.stdout)
-    assert metrics["tta"] is True
-    for key in ("digit_accuracy", "sum_accuracy", "sum_accuracy_all_pairs"):
-        assert metrics[key] >= 0.99, (key, metrics[key])
 
 
 def test_predict_json_on_a_real_digit_with_no_checkpoint_named(data_dir, tmp_path, monkeypatch, cli):

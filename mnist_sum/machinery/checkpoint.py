@@ -102,10 +102,13 @@ def resolve(path=None, say=True):
     else the weights shipped with the package. When it picks, it says which on stderr."""
     if path is not None:
         return Path(path)
-    chosen, why = (Path(DEFAULT_OUT), "your trained model") if Path(DEFAULT_OUT).is_file() else \
-        (SHIPPED, "the trained weights shipped with mnist_sum; train your own with: python -m mnist_sum train")
+    if Path(DEFAULT_OUT).is_file():
+        chosen, said = Path(DEFAULT_OUT), f"{DEFAULT_OUT} (your trained model)"
+    else:  # named inside the package: the install folder is the machine's business, not the reader's
+        chosen, said = SHIPPED, (f"{SHIPPED.relative_to(SHIPPED.parents[2]).as_posix()}, the trained weights shipped "
+                                 "with mnist_sum (train your own with: python -m mnist_sum train)")
     if say:
-        print(f"mnist_sum: using {chosen} ({why})", file=sys.stderr)
+        print(f"mnist_sum: using {said}", file=sys.stderr)
     return chosen
 
 

@@ -1,11 +1,12 @@
 """Where the network runs, in which precision, and how a long run reports and stops.
 
 Reading order: the device (cuda, else mps, else cpu); the precision that is fast
-and safe on it; progress bars that leave one line per epoch in a notebook; and a
-clean stop on Ctrl-C or SIGTERM at a step boundary.
+and safe on it; progress bars that leave one line per epoch in a notebook; a
+clean stop on Ctrl-C or SIGTERM at a step boundary; and whether the demo's port is free.
 """
 
 import signal
+import socket
 import sys
 from contextlib import contextmanager, nullcontext
 from functools import cache
@@ -182,3 +183,15 @@ def stop_on_signals():
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+# ---------------------------------------------------------------- the demo's port
+
+
+def check_port_free(host, port):
+    """One line naming the port, before a server (or the seconds of importing Gradio) starts."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise MnistSumError(f"port {port} on {host} is in use; pick another with --port") from None
