@@ -17,6 +17,7 @@ import nbformat
 
 REPOSITORY = "https://github.com/mnist-sum/mnist-sum"
 RAW = "https://raw.githubusercontent.com/mnist-sum/mnist-sum/main"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "mnist_sum.ipynb"
 IGNORE = "nbval-ignore-output"  # a cell tag: its output differs between the full run and the tests' quick one
 SKIP = "nbval-skip"  # a cell tag: the tests do not run it
 CELLS = []
@@ -1079,13 +1080,12 @@ def strip(path):
 
 def main():
     if "--strip" in sys.argv:
-        return strip(Path(__file__).resolve().parents[1] / "notebooks" / "mnist_sum.ipynb")
+        return strip(NOTEBOOK)
     notebook = nbformat.v4.new_notebook(cells=CELLS)
     notebook.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
                          "language_info": {"name": "python"}}
-    out = Path(__file__).resolve().parents[1] / "notebooks" / "mnist_sum.ipynb"
-    nbformat.write(notebook, out)
-    print(f"wrote {out} ({len(CELLS)} cells)")
+    nbformat.write(notebook, NOTEBOOK)
+    print(f"wrote {NOTEBOOK} ({len(CELLS)} cells)")
 
 
 if __name__ == "__main__":

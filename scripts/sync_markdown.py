@@ -5,12 +5,9 @@
 For a change of prose only: the code cells must be unchanged, so the outputs still belong to them.
 """
 
-from pathlib import Path
-
 import nbformat
 import notebook_source
-
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "mnist_sum.ipynb"
+from notebook_source import NOTEBOOK
 
 notebook = nbformat.read(NOTEBOOK, as_version=4)
 if len(notebook_source.CELLS) != len(notebook.cells):
