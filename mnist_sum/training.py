@@ -38,13 +38,14 @@ def loss_fn(digit_log_probs, sum_log_probs, digits, sums):
     return F.nll_loss(digit_log_probs, digits) + F.nll_loss(sum_log_probs, sums)
 
 
-def train_step(model, batch, optimizer, augment=None, precision=None):
+def train_step(model, batch, optimizer, augment=None, precision=None, loss_fn=loss_fn):
     """One optimiser step on one batch: forward, loss, backward, step.
 
     `batch` is ((images, numbers_onehot), (digits, sums)), from `batches` or a
     DataLoader over MNISTRandomNumber. The extras do nothing unless given:
     `augment` changes the images first; `precision` (machinery.runtime.Precision)
-    runs the forward pass in bfloat16 or float16 and scales the loss for float16.
+    runs the forward pass in bfloat16 or float16 and scales the loss for float16;
+    `loss_fn` replaces the loss above with one of yours.
     """
     (images, numbers), (digits, sums) = batch
     if augment is not None:
@@ -121,8 +122,8 @@ class RandomStreams:
             torch.cuda.set_rng_state(state["dropout_cuda"], device)
 
 
-def train(config=None, *, data_dir=None, out=DEFAULT_OUT, device="auto", resume=False, progress=True, log=print,
-          compile=False, on_step=None, **settings):
+def train(config=None, *, model=None, loss_fn=loss_fn, data_dir=None, out=DEFAULT_OUT, device="auto", resume=False,
+          progress=True, log=print, compile=False, on_step=None, **settings):
     """Train a SumNet; save a checkpoint after every epoch; return (model, history).
 
     `config` is a TrainConfig; any of its fields can also be given as keywords
@@ -133,6 +134,13 @@ def train(config=None, *, data_dir=None, out=DEFAULT_OUT, device="auto", resume=
     (`scored_on` says which), the learning rate, the momentum and the seconds since
     training started. `compile` runs the step through torch.compile;
     `on_step(step, model)` is called after every optimiser step.
+
+    `model` and `loss_fn` put your own code into the run, e.g. the network and the
+    loss written in the notebook. `model` is trained instead of a new SumNet; its
+    initial weights are yours, and it must hold SumNet's weights (the same names
+    and shapes), so that each epoch can be scored and saved as a SumNet holding
+    them; that SumNet is what is returned. `loss_fn(digit_log_probs, sum_log_probs,
+    digits, sums)` replaces the loss in `train_step`.
     """
     from .evaluation import evaluate  # evaluation builds on the loss defined here
 
@@ -148,11 +156,24 @@ def train(config=None, *, data_dir=None, out=DEFAULT_OUT, device="auto", resume=
     score_set = MNISTRandomNumber(train=True, root=data_dir, validation=config.validation, validation_only=True,
                                   limit=config.score_limit) if config.validation else test_set
     streams = RandomStreams(config.seed, train_set)  # seeds the initial weights too
-    model = SumNet(**config.model_options()).to(device).to(memory_format=torch.channels_last).train()
+    package_model = SumNet(**config.model_options()).to(device)
+    if model is None:
+        model = package_model
+    else:
+        _check_holds_sumnet_weights(model, package_model, config)
+    model = model.to(device).to(memory_format=torch.channels_last).train()
     steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
     optimizer, schedule = make_optimizer(model, config, config.epochs * steps_per_epoch)
     average = weight_average(model, config.average_decay)
-    scored = average.module if average else model  # the model that is evaluated and saved
+    trained = average.module if average else model  # the weights that are evaluated and saved
+
+    def scored():
+        """A SumNet holding the trained weights: evaluate, save and load_model use its methods."""
+        if isinstance(trained, SumNet):
+            return trained
+        package_model.load_state_dict(trained.state_dict())  # a model of one's own: copied into the package's
+        return package_model
+
     precision = Precision.for_device(device)
     step_model = torch.compile(model) if compile else model  # the compiled module shares the weights
 
@@ -178,25 +199,25 @@ def train(config=None, *, data_dir=None, out=DEFAULT_OUT, device="auto", resume=
                 total_loss = torch.zeros((), device=device)  # summed on the device: no GPU wait per step
                 order = batches(train_set, config.batch_size, streams.order, device)
                 for batch in progress_bar(order, steps_per_epoch, f"epoch {epoch}/{config.epochs}", bars):
-                    total_loss += train_step(step_model, batch, optimizer, augment_batch, precision)
+                    total_loss += train_step(step_model, batch, optimizer, augment_batch, precision, loss_fn)
                     schedule.step()
                     if average:
                         average.update_parameters(model)
                     if on_step is not None:
-                        on_step(schedule.last_epoch, scored)
+                        on_step(schedule.last_epoch, trained)
                     stop.check()
                 train_loss = total_loss.item() / steps_per_epoch
                 if not math.isfinite(train_loss):
                     kept = f"the checkpoint of epoch {epoch - 1} is kept in {out}" if history else "nothing was saved"
                     raise MnistSumError(f"the training loss became {train_loss} in epoch {epoch}, so training "
                                         f"stopped; {kept}. Try a smaller --lr")
-                metrics = evaluate(scored, score_set, all_pairs=False)
+                metrics = evaluate(scored(), score_set, all_pairs=False)
                 entry = {"epoch": epoch, "scored_on": scored_on, "train_loss": train_loss,
                          f"{scored_on}_loss": metrics["loss"], "digit_accuracy": metrics["digit_accuracy"],
                          "sum_accuracy": metrics["sum_accuracy"], "lr": schedule.get_last_lr()[0],
                          "momentum": optimizer.param_groups[0]["momentum"],
                          "elapsed_s": round(time.perf_counter() - started, 2)}
-                save_checkpoint(out, scored, metrics={"history": history + [entry]}, train_config=config.to_dict(),
+                save_checkpoint(out, scored(), metrics={"history": history + [entry]}, train_config=config.to_dict(),
                                 training_state={"model": model.state_dict(),
                                                 "average": average.state_dict() if average else None,
                                                 "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
@@ -211,10 +232,27 @@ def train(config=None, *, data_dir=None, out=DEFAULT_OUT, device="auto", resume=
                     f"training interrupted during epoch {epoch}; {saved}. "
                     f"Resume with: python -m mnist_sum train --resume --out {out} (and the same options)") from None
     if config.validation:
-        final = evaluate(scored, test_set, all_pairs=False)
+        final = evaluate(scored(), test_set, all_pairs=False)
         log(f"test set, scored once at the end: digit {100 * final['digit_accuracy']:.2f}%, "
             f"sum {100 * final['sum_accuracy']:.2f}%")
-    return scored.eval(), history
+    return scored().eval(), history
+
+
+def _check_holds_sumnet_weights(model, package_model, config):
+    """A model of one's own is scored and saved as a SumNet, so it must have a SumNet's weights and parts."""
+    if not isinstance(model, torch.nn.Module):
+        raise MnistSumError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    want = {name: tuple(t.shape) for name, t in package_model.state_dict().items()}
+    have = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    problems = [f"{name}: {have.get(name, 'missing')} where SumNet has {shape}"
+                for name, shape in want.items() if have.get(name) != shape]
+    problems += [f"{name}: not in SumNet" for name in have if name not in want]
+    if not all(hasattr(model, part) for part in ("digit_net", "adder")):
+        problems.append("it needs a digit_net and an adder, the parts that get their own learning rates")
+    if problems:
+        settings = ", ".join(f"{key}={value!r}" for key, value in config.model_options().items())
+        raise MnistSumError(f"model must hold the weights of SumNet({settings}) ({problems[0]}); build it with the "
+                            "same layers and names, or pass the settings it was built with")
 
 
 def _resume(out, config, device, model, average, optimizer, schedule, streams):

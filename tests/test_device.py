@@ -50,9 +50,8 @@ def test_training_uses_the_chosen_precision(data_dir, tmp_path, monkeypatch, dty
     def recording_step(self, loss, optimizer):
         precisions.append(self)
         return real_step(self, loss, optimizer)
-    monkeypatch.setattr(train_module, "loss_fn", recording_loss)
     monkeypatch.setattr(Precision, "backward_and_step", recording_step)
-    tiny_train(data_dir, tmp_path / "m.pt")
+    tiny_train(data_dir, tmp_path / "m.pt", loss_fn=recording_loss)
     assert seen == {dtype}
     assert {p.scaler.is_enabled() for p in precisions} == {dtype == torch.float16}
 

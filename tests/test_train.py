@@ -8,12 +8,14 @@ import time
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from mnist_sum import MnistSumError, evaluate, train
+from mnist_sum import MnistSumError, SumNet, evaluate, load_model, train
 from mnist_sum import evaluation as evaluation_module
 from mnist_sum import training as train_module
 from mnist_sum.data import MNISTRandomNumber
 from mnist_sum.machinery import runtime
+from mnist_sum.model import DigitCNN, LearnedAdder
 
 from conftest import REPO, tiny_train
 
@@ -44,7 +46,7 @@ def test_same_seed_same_weights_and_metrics(data_dir, tmp_path):
     assert any(not torch.equal(a, c) for a, c in zip(first.state_dict().values(), other.state_dict().values()))
 
 
-def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(data_dir, tmp_path, monkeypatch):
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
     out = tmp_path / "m.pt"
     real_loss, calls = train_module.loss_fn, []
 
@@ -52,9 +54,8 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(data_dir, 
         calls.append(1)
         loss = real_loss(*args)
         return loss * float("nan") if len(calls) > 4 else loss  # epoch 1 has 3 steps
-    monkeypatch.setattr(train_module, "loss_fn", loss_that_turns_nan)
     with pytest.raises(MnistSumError, match="loss became nan in epoch 2.*epoch 1 is kept"):
-        tiny_train(data_dir, out, epochs=3, limit=600)
+        tiny_train(data_dir, out, epochs=3, limit=600, loss_fn=loss_that_turns_nan)
     checkpoint = torch.load(out, weights_only=True)
     assert [h["epoch"] for h in checkpoint["metrics"]["history"]] == [1]
     assert all(torch.isfinite(t).all() for t in checkpoint["state_dict"].values() if t.is_floating_point())
@@ -64,6 +65,48 @@ def _cli_train(out, data_dir, *extra):
     return [sys.executable, "-m", "mnist_sum", "train", "--epochs", "3", "--limit", "3000", "--seed", "4",
             "--score-limit", "500", "--average-decay", "0.9", "--device", "cpu", "--data-dir", str(data_dir),
             "--out", str(out), *extra]
+
+
+class OwnSumNet(torch.nn.Module):
+    """A network written outside the package, as the notebook writes it: SumNet's parts, its own forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.digit_net, self.adder = DigitCNN(), LearnedAdder()
+
+    def forward(self, images, numbers_onehot):
+        digit_log_probs = self.digit_net(images)
+        return digit_log_probs, self.adder(digit_log_probs.exp(), numbers_onehot)
+
+
+def test_a_model_and_a_loss_of_ones_own_train_as_the_package_s_would_and_save_as_a_sumnet(data_dir, tmp_path):
+    calls = []
+
+    def own_loss(digit_log_probs, sum_log_probs, digits, sums):
+        calls.append(len(digits))
+        return F.nll_loss(digit_log_probs, digits) + F.nll_loss(sum_log_probs, sums)
+
+    package_model, package_history = tiny_train(data_dir, tmp_path / "package.pt", epochs=2)
+    torch.manual_seed(0)  # the seed train() gives the package's network
+    own = OwnSumNet()
+    model, history = tiny_train(data_dir, tmp_path / "own.pt", epochs=2, model=own, loss_fn=own_loss)
+    assert calls == [256, 44] * 2  # every step went through the given loss (300 images, batches of 256)
+    strip = lambda history: [{k: v for k, v in h.items() if k != "elapsed_s"} for h in history]  # noqa: E731
+    assert strip(history) == strip(package_history)
+    assert isinstance(model, SumNet)
+    saved = load_model(tmp_path / "own.pt")
+    for (name, a), b, c in zip(package_model.state_dict().items(), model.state_dict().values(),
+                               saved.state_dict().values()):
+        assert torch.equal(a, b) and torch.equal(a, c), name
+    assert all(torch.equal(a, b) for a, b in zip(own.state_dict().values(), model.state_dict().values()))
+
+
+def test_a_model_that_does_not_hold_sumnet_s_weights_is_refused_in_one_line(data_dir, tmp_path):
+    with pytest.raises(MnistSumError, match=r"model must hold the weights of SumNet\(adder='learned', width=16.*"
+                                            r"digit_net.features.0.0.weight: \(8, 1, 3, 3\) where SumNet has "
+                                            r"\(16, 1, 3, 3\).*pass the settings it was built with"):
+        tiny_train(data_dir, tmp_path / "m.pt", model=SumNet(width=8))
+    assert not (tmp_path / "m.pt").exists()
 
 
 def test_a_signal_stops_training_at_the_next_step_boundary(data_dir, tmp_path, monkeypatch):
