@@ -107,7 +107,7 @@ def training_curves(history, path=None):
                 markerfacecolor="none", lw=2.5, alpha=0.8, label="sum")
     acc_ax.plot(epochs, [100 * (1 - h["digit_accuracy"]) for h in history], "o-", color="#0969da", markersize=4,
                 lw=1, label="digit")
-    acc_ax.axhline(100 - 99.24, color="gray", lw=0.8, ls=":", label="reference digit: 0.76% (99.24% right)")
+    acc_ax.axhline(100 - 99.24, color="gray", lw=0.8, ls=":", label="the reference's digit on its test set: 0.76%")
     acc_ax.set(xlabel="epoch", ylabel=f"{scored_on} error (%), log scale", title=f"{scored_on.capitalize()} error",
                yscale="log")
     acc_ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
@@ -131,7 +131,7 @@ def confusion_matrices(metrics, path=None):
         for i in range(size):
             for j in range(size):
                 if matrix[i, j] > 0:
-                    ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=9 if size > 10 else 11,
+                    ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=10 if size > 10 else 12,
                             color="white" if i == j else WRONG, weight="normal" if i == j else "bold")
         ax.set(xticks=range(size), yticks=range(size), xlabel="predicted", ylabel="true",
                title=f"{title}: {100 * metrics[key.replace('confusion', 'accuracy')]:.2f}% correct")
