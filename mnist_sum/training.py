@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 
 from .config import config_from_dict, make_config
-from .data import MNISTRandomNumber, augment, batches
+from .data import MNISTRandomNumber, augment, batches, one_hot
 from .machinery import MnistSumError
 from .machinery.checkpoint import DEFAULT_OUT, model_from_checkpoint, read_checkpoint, save_checkpoint
 from .machinery.runtime import (
@@ -137,10 +137,11 @@ def train(config=None, *, model=None, loss_fn=loss_fn, data_dir=None, out=DEFAUL
 
     `model` and `loss_fn` put your own code into the run, e.g. the network and the
     loss written in the notebook. `model` is trained instead of a new SumNet; its
-    initial weights are yours, and it must hold SumNet's weights (the same names
-    and shapes), so that each epoch can be scored and saved as a SumNet holding
-    them; that SumNet is what is returned. `loss_fn(digit_log_probs, sum_log_probs,
-    digits, sums)` replaces the loss in `train_step`.
+    initial weights are yours. Each epoch is scored and saved as a SumNet holding
+    its weights, and that SumNet is returned, so `model` must hold SumNet's weights
+    (the same names and shapes) and compute what SumNet computes with them, which
+    is checked on a few inputs before training. `loss_fn(digit_log_probs,
+    sum_log_probs, digits, sums)` replaces the loss in `train_step`.
     """
     from .evaluation import evaluate  # evaluation builds on the loss defined here
 
@@ -160,7 +161,7 @@ def train(config=None, *, model=None, loss_fn=loss_fn, data_dir=None, out=DEFAUL
     if model is None:
         model = package_model
     else:
-        _check_holds_sumnet_weights(model, package_model, config)
+        _check_computes_sumnet(model, package_model, config, device)
     model = model.to(device).to(memory_format=torch.channels_last).train()
     steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
     optimizer, schedule = make_optimizer(model, config, config.epochs * steps_per_epoch)
@@ -238,8 +239,11 @@ def train(config=None, *, model=None, loss_fn=loss_fn, data_dir=None, out=DEFAUL
     return scored().eval(), history
 
 
-def _check_holds_sumnet_weights(model, package_model, config):
-    """A model of one's own is scored and saved as a SumNet, so it must have a SumNet's weights and parts."""
+def _check_computes_sumnet(model, package_model, config, device):
+    """A model of one's own is scored and saved as a SumNet, so it must have SumNet's weights and parts, and
+    compute what SumNet computes with them."""
+    from .evaluation import eval_mode
+
     if not isinstance(model, torch.nn.Module):
         raise MnistSumError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     want = {name: tuple(t.shape) for name, t in package_model.state_dict().items()}
@@ -253,6 +257,25 @@ def _check_holds_sumnet_weights(model, package_model, config):
         settings = ", ".join(f"{key}={value!r}" for key, value in config.model_options().items())
         raise MnistSumError(f"model must hold the weights of SumNet({settings}) ({problems[0]}); build it with the "
                             "same layers and names, or pass the settings it was built with")
+    # each epoch is scored through SumNet's forward: a model that computes something else would be mis-scored
+    model.to(device)
+    package_model.load_state_dict(model.state_dict())
+    probe = torch.Generator().manual_seed(0)  # its own generator: the run's random streams stay untouched
+    images = (torch.rand(16, 1, 28, 28, generator=probe) * 3 - 0.4).to(device)  # the normalised pixels' range
+    numbers = one_hot(torch.randint(10, (16,), generator=probe)).to(device)
+    with torch.no_grad(), eval_mode(model), eval_mode(package_model):
+        try:
+            outputs = tuple(model(images, numbers))
+            same = len(outputs) == 2 and all(torch.allclose(a.float(), b, atol=1e-4) for a, b in
+                                             zip(outputs, package_model(images, numbers)))
+        except (TypeError, ValueError, RuntimeError) as e:  # a forward that fails, or outputs of other shapes
+            same = False
+            if "shape" not in str(e) and "size" not in str(e):
+                raise MnistSumError(f"model(images, numbers_onehot) failed: {str(e).splitlines()[0][:150]}") from None
+    if not same:
+        raise MnistSumError("model computes something other than SumNet with the same weights (its forward or "
+                            "its layers differ), and train() scores and saves every epoch as SumNet; train it "
+                            "with a loop of your own instead, or keep SumNet's forward")
 
 
 def _resume(out, config, device, model, average, optimizer, schedule, streams):

@@ -101,6 +101,22 @@ def test_a_model_and_a_loss_of_ones_own_train_as_the_package_s_would_and_save_as
     assert all(torch.equal(a, b) for a, b in zip(own.state_dict().values(), model.state_dict().values()))
 
 
+class ArgmaxSumNet(OwnSumNet):
+    """SumNet's weights, another computation: the adder gets the digit's argmax instead of its probabilities."""
+
+    def forward(self, images, numbers_onehot):
+        digit_log_probs = self.digit_net(images)
+        return digit_log_probs, self.adder(F.one_hot(digit_log_probs.argmax(1), 10).float(), numbers_onehot)
+
+
+def test_a_model_that_computes_something_other_than_sumnet_is_refused_before_training(data_dir, tmp_path):
+    """train() scores and saves every epoch as SumNet: a network it would mis-score is refused in one line."""
+    with pytest.raises(MnistSumError, match=r"^model computes something other than SumNet with the same weights.*"
+                                            r"keep SumNet's forward$"):
+        tiny_train(data_dir, tmp_path / "m.pt", model=ArgmaxSumNet())
+    assert not (tmp_path / "m.pt").exists()
+
+
 def test_a_model_that_does_not_hold_sumnet_s_weights_is_refused_in_one_line(data_dir, tmp_path):
     with pytest.raises(MnistSumError, match=r"model must hold the weights of SumNet\(adder='learned', width=16.*"
                                             r"digit_net.features.0.0.weight: \(8, 1, 3, 3\) where SumNet has "
