@@ -44,7 +44,8 @@ The exercise:
 ![test images with their numbers, the predicted digit and the predicted sum]({RAW}/images/expected_viz.png)
 
 **You will**
-- write the network, its loss and a training loop yourself, in this notebook, and check them against the package's;
+- read and change the network, its loss and a training loop, written in this notebook's cells, and check them
+  against the package's;
 - see what a real training run adds around those few lines, each addition with a picture or a number;
 - measure the result honestly: all 100,000 test pairs, where the mistakes are, and what they look like;
 - test whether a network learned a rule (addition) or a lookup table.
@@ -623,9 +624,10 @@ adds, with a picture or a number where this notebook can show one:
 
 M("""
 Every setting lives in one place, `TrainConfig`. The full run uses the defaults; the quick run the `fast` preset,
-one epoch of a network half as wide. Their choices were judged on validation as section 2 describes, each of the
-default's over three seeds and the `fast` preset's candidates over three or five (the repository's
-`benchmarks/README.md` has the runs):
+one epoch of a network half as wide. The repository's `benchmarks/README.md` lists what was judged on validation
+as section 2 describes: the weight average and the adder's own rate (both dropped), the widths, 18 epochs and
+dropout, each over three seeds, and the `fast` preset's candidates over three or five. The default as a whole,
+and its learning rate, weight decay, warm-up and augmentation, have not been re-run on validation:
 """)
 
 C('''
@@ -1093,10 +1095,10 @@ that computes something else. A change to the layers or the `forward` (exercises
    300 steps scored best on both heads, so the rule picks it. Its test score, taken once, was 98.95% digit and
    98.93% sum, about 0.45 points below its validation score. The two sets are not alike: the validation images are
    the last 5,000 of the training file, and MNIST's test digits come from writers who wrote none of the training
-   digits. Section 6's run went the other way (99.64% / 99.62% on validation, 99.69% / 99.66% on test), so neither
-   set is simply harder. That 600 steps did worse than 300 is as much a warning: a gap of 9 and 5 images is about
-   what one run moves by, so a choice this close deserves more seeds before you trust it. Choose the adder's rate on
-   `held` too, never by looking at the test set.
+   digits, as MNIST's own description says. Section 6's run went the other way (99.64% / 99.62% on validation,
+   99.69% / 99.66% on test), so neither set is simply harder. That 600 steps did worse than 300 is as much a
+   warning: a gap of 9 and 5 images is about what one run moves by, so a choice this close deserves more seeds
+   before you trust it. Choose the adder's rate on `held` too, never by looking at the test set.
    </details>
 """)
 
