@@ -7,9 +7,10 @@ momentum 0.9, batches of 256), beside the same run with the one-hot number. Abou
 
 import torch
 import torch.nn as nn
+from exercise_loop import train_for
 
-from mnist_sum import MNISTRandomNumber, SumNet, train_step
-from mnist_sum.data import NUM_DIGITS, batches
+from mnist_sum import MNISTRandomNumber, SumNet
+from mnist_sum.data import NUM_DIGITS
 from mnist_sum.evaluation import sum_accuracy_all_pairs
 from mnist_sum.model import LearnedAdder
 
@@ -27,18 +28,6 @@ class ScalarNumberAdder(LearnedAdder):
 
     def forward(self, digit_probs, numbers_onehot):
         return super().forward(digit_probs, numbers_onehot.argmax(1, keepdim=True).float() / 9)
-
-
-def train_for(net, steps, dataset):
-    """The notebook's section-5 loop at a fixed rate; `train_step` is its forward, loss, backward and step."""
-    optimizer = torch.optim.SGD(net.train().parameters(), lr=0.05, momentum=0.9)
-    step = 0
-    while step < steps:
-        for batch in batches(dataset, 256, torch.Generator().manual_seed(step)):
-            train_step(net, batch, optimizer)
-            step += 1
-            if step == steps:
-                return net
 
 
 def main():

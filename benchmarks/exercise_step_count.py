@@ -9,24 +9,12 @@ of the best count's; that one network alone is then scored on the test set. Abou
 """
 
 import torch
+from exercise_loop import train_for
 
-from mnist_sum import MNISTRandomNumber, SumNet, evaluate, train_step
-from mnist_sum.data import batches
+from mnist_sum import MNISTRandomNumber, SumNet, evaluate
 
 STEP_COUNTS = (150, 300, 600)
 WITHIN = 0.001  # 5 of 5,000 validation images: one run's noise
-
-
-def train_loop(net, optimizer, steps, dataset, schedule):
-    """Section 5's loop: forward, loss, backward and step (train_step), then the schedule's next rate."""
-    step = 0
-    while step < steps:
-        for batch in batches(dataset, 256, torch.Generator().manual_seed(step)):
-            train_step(net, batch, optimizer)
-            schedule.step()
-            step += 1
-            if step == steps:
-                return net
 
 
 def trained(steps, fit):
@@ -36,7 +24,7 @@ def trained(steps, fit):
                                  {"params": net.adder.parameters(), "lr": 0.5}], lr=0.05, momentum=0.9)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[0.05, 0.5], total_steps=steps,
                                                    cycle_momentum=False)
-    return train_loop(net, optimizer, steps, fit, schedule)
+    return train_for(net, steps, fit, optimizer, schedule)
 
 
 def main():

@@ -13,9 +13,9 @@ under other names, without fitting the renaming to the images it is scored on.
 
 import torch
 import torch.nn.functional as F
+from exercise_loop import train_for
 
-from mnist_sum import MNISTRandomNumber, SumNet, train_step
-from mnist_sum.data import batches
+from mnist_sum import MNISTRandomNumber, SumNet
 from mnist_sum.evaluation import confusion_matrix, predict_batches
 
 STEPS = 1000
@@ -26,23 +26,13 @@ def sum_only_loss(digit_log_probs, sum_log_probs, digits, sums):
     return F.nll_loss(sum_log_probs, sums)
 
 
-def train_for(net, steps, dataset):
-    optimizer = torch.optim.SGD(net.train().parameters(), lr=0.05, momentum=0.9)
-    step = 0
-    while step < steps:
-        for batch in batches(dataset, 256, torch.Generator().manual_seed(step)):
-            train_step(net, batch, optimizer, loss_fn=sum_only_loss)
-            step += 1
-            if step == steps:
-                return net
-
-
 def main():
     test_set = MNISTRandomNumber(train=False)
     held = MNISTRandomNumber(train=True, validation=5000, validation_only=True)
     for adder in ("exact", "learned"):
         torch.manual_seed(0)
-        net = train_for(SumNet(adder=adder), STEPS, MNISTRandomNumber(train=True, validation=5000))
+        net = train_for(SumNet(adder=adder), STEPS, MNISTRandomNumber(train=True, validation=5000),
+                        loss_fn=sum_only_loss)
         held_digit_log_probs, _ = predict_batches(net, held)
         # rows: true digit; columns: the CNN's class; class c is read as the true digit names[c]
         names = confusion_matrix(held.digits, held_digit_log_probs.argmax(1), 10).argmax(0)
