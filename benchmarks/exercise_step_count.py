@@ -3,7 +3,8 @@ run, chosen on the 5,000 validation images only. For 150, 300 and 600 steps: see
 peak of 0.05 with the adder's 0.5 (section 5's last variant), batches of 256 from the 55,000 training images
 (a fresh copy of them for each count, so every run draws the same numbers; its 300-step run is section 5's).
 The rule, fixed before the runs: the cheapest count whose digit and sum are each within 0.1 points (5 images)
-of the best count's; that one network alone is then scored on the test set. About 5 minutes on 2 CPU cores.
+of the best count's; that one network alone is then scored on the test set.
+About 1.5 minutes on a 2-core Xeon, 5 on a 2-core EPYC.
 
     python benchmarks/exercise_step_count.py
 """

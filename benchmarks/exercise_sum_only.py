@@ -1,7 +1,7 @@
 """The notebook's exercise 3, run once for its worked answer: the network trained on the sum's label alone (the
 digit's NLL dropped from the loss), once with the exact adder and once with the learned one. Seed 0, 1,000 steps
 of SGD at a fixed 0.05, momentum 0.9, batches of 256 from the 55,000 training images of the validation split:
-section 5's loop. About 11 minutes on 2 CPU cores.
+section 5's loop. About 2.5 minutes on a 2-core Xeon, 11 on a 2-core EPYC.
 
     python benchmarks/exercise_sum_only.py
 

@@ -6,7 +6,7 @@
     python benchmarks/speed.py --quick --compile   # adds SumNet under torch.compile
 
 Prints a markdown table and writes the same figures as JSON
-(benchmarks/results/speed_<device>.json).
+(benchmarks/results/speed_<device>[_<precision> unless float32].json).
 """
 
 import argparse
@@ -297,7 +297,9 @@ def main():
             print(f"Peer recipe (tuomaso/train_mnist_fast, digit only), one epoch {layout}: {run['seconds']} s, "
                   f"test digit {100 * run['digit_accuracy']:.2f}%")
 
-    out = Path("benchmarks/results") / f"speed_{device.type}{'_quick' if args.quick else ''}.json"
+    precision = str(Precision.for_device(device))  # a float32 CPU and a bfloat16 one each keep their own file
+    precision = "" if precision == "float32" else f"_{precision}"
+    out = Path("benchmarks/results") / f"speed_{device.type}{precision}{'_quick' if args.quick else ''}.json"
     write_json(out, result)
     print(f"\nwrote {out}", file=sys.stderr)
 

@@ -99,7 +99,7 @@ def training_curves(history, path=None):
     loss_ax.plot(epochs, [h["train_loss"] for h in history], "o-", label="train (augmented, training mode)")
     scored_on = history[0].get("scored_on", "test")  # validation images, when the run held some out
     loss_ax.plot(epochs, [h[f"{scored_on}_loss"] for h in history], "o-", label=f"{scored_on} (eval mode)")
-    loss_ax.set(xlabel="epoch", ylabel="NLL digit + NLL sum", title="Loss", yscale="log")
+    loss_ax.set(xlabel="epoch", ylabel="NLL digit + NLL sum, log scale", title="Loss", yscale="log")
     loss_ax.legend(fontsize=8)
     # error on a log scale: epoch 1's tens of percent and the last epochs' tenths are both readable.
     # The two heads are often within a test image of each other: big hollow squares under small dots
@@ -162,10 +162,14 @@ def expected_output(dataset, digit_log_probs, sum_log_probs, columns=8, path=Non
         true_digit = int(dataset.digits[i])
         correct = digit == true_digit and total == true_digit + number
         _show_digit(ax, dataset.images[i])
-        ax.set_title(f"{'✓' if correct else '✗'} {digit} + {number} = {total}", color=RIGHT if correct else WRONG,
+        # an arrow, not "=": the sum is the sum head's own answer, which need not be digit + number
+        ax.set_title(f"{'✓' if correct else '✗'} {digit} + {number} → {total}", color=RIGHT if correct else WRONG,
                      fontsize=11, weight="normal" if correct else "bold")
-        ax.set_xlabel(f"true {true_digit} + {number} = {true_digit + number}\ntest #{i}", fontsize=8)
-    fig.suptitle("image + number  ->  predicted digit + number = predicted sum   "
+        digit_wrong, sum_wrong = digit != true_digit, total != true_digit + number
+        wrong = "\nboth wrong" if digit_wrong and sum_wrong else "\ndigit wrong" if digit_wrong else \
+            "\nsum wrong" if sum_wrong else ""
+        ax.set_xlabel(f"true {true_digit} + {number} = {true_digit + number}\ntest #{i}{wrong}", fontsize=8)
+    fig.suptitle("image + number  →  predicted digit + number → predicted sum   "
                  "(✓ right, ✗ wrong; the last row: the model's first mistakes after them)")
     return finish(fig, path)
 
