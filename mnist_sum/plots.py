@@ -192,7 +192,7 @@ def confident_mistakes(dataset, digit_log_probs, count=12, path=None):
         p = digit_log_probs[i].exp()
         ax.set_title(f"said {int(predicted[i])} ({100 * p.max():.0f}%)", color=WRONG, fontsize=9)
         ax.set_xlabel(f"label {int(dataset.digits[i])} (test #{i})", fontsize=8)
-    fig.suptitle(f"Most confident mistakes ({len(wrong)} of {len(dataset)} test digits wrong)")
+    fig.suptitle(f"Most confident mistakes ({len(wrong):,} of {len(dataset):,} test digits wrong)")
     return finish(fig, path)
 
 

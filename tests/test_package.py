@@ -109,9 +109,9 @@ def test_the_checkpoint_stores_history_settings_and_what_resume_needs(data_dir, 
 
 def test_a_preset_sets_the_defaults_and_options_given_override_it(data_dir, tmp_path, cli):
     out = tmp_path / "m.pt"
-    result = cli("train", "--preset", "fast", "--epochs", "2", "--limit", "300", "--score-limit", "100",
+    result = cli("train", "--preset", "fast", "--epochs", "3", "--limit", "300", "--score-limit", "100",
                  "--data-dir", data_dir, "--out", out, "--device", "cpu")
     assert result.returncode == 0, result.stderr
     saved = torch.load(out, weights_only=True)["train_config"]
-    assert saved == {**PRESETS["fast"].to_dict(), "epochs": 2, "limit": 300, "score_limit": 100}
+    assert saved == {**PRESETS["fast"].to_dict(), "epochs": 3, "limit": 300, "score_limit": 100}
     assert f"(default: {PRESETS['fast'].epochs})" in cli("train", "--preset", "fast", "--help").stdout
