@@ -1146,7 +1146,7 @@ that computes something else. A change to the layers or the `forward` (exercises
    </details>
 """)
 
-M("""
+M(f"""
 ## 11. Try it: draw a digit, pick a number
 
 The trained model as a page: draw with the mouse (or a finger), pick a number, and see the digit and the sum it

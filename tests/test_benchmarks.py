@@ -53,7 +53,7 @@ def test_write_json_creates_the_folder_and_replaces_the_file_whole(tmp_path):
 
 
 def test_recipe_keeps_runs_another_invocation_recorded(tmp_path, monkeypatch):
-    monkeypatch.setattr(recipe, "OUT", tmp_path / "recipe.json")
+    monkeypatch.setattr(recipe, "out_file", lambda: tmp_path / "recipe.json")
     args = type("Args", (), {"jobs": 2})()
     first, second = _runs("default", [0.99, 0.98], [0.99, 0.98])
     recipe.write([first], args)
