@@ -152,7 +152,7 @@ def expected_output(dataset, digit_log_probs, sum_log_probs, columns=8, path=Non
     the model's first mistakes; right and wrong told apart by colour and by a symbol."""
     indices = showcase_indices(digit_log_probs, sum_log_probs, dataset)
     rows = math.ceil(len(indices) / columns)
-    fig = Figure(figsize=(1.6 * columns, 1.95 * rows))
+    fig = Figure(figsize=(1.6 * columns, 2.2 * rows))
     axes = fig.subplots(rows, columns, squeeze=False).flatten()
     for ax in axes[len(indices):]:
         ax.axis("off")
@@ -168,7 +168,7 @@ def expected_output(dataset, digit_log_probs, sum_log_probs, columns=8, path=Non
         digit_wrong, sum_wrong = digit != true_digit, total != true_digit + number
         wrong = "\nboth wrong" if digit_wrong and sum_wrong else "\ndigit wrong" if digit_wrong else \
             "\nsum wrong" if sum_wrong else ""
-        ax.set_xlabel(f"true {true_digit} + {number} = {true_digit + number}\ntest #{i}{wrong}", fontsize=8)
+        ax.set_xlabel(f"true {true_digit} + {number} = {true_digit + number}\ntest #{i}{wrong}", fontsize=9.5)
     fig.suptitle("image + number  →  predicted digit + number → predicted sum   "
                  "(✓ right, ✗ wrong; the last row: the model's first mistakes after them)")
     return finish(fig, path)

@@ -94,7 +94,7 @@ M("""
 ## 1. The first minute: a trained network, before we build one
 
 The package ships weights trained with this chapter's full recipe. `load_model()` with no file uses them, or
-your own once you have trained one; here we name the shipped file, so that a second *Run all* still loads it.
+`checkpoints/sumnet.pt` once you have trained one there; here we name the shipped file, to be sure of getting it.
 The network takes a batch of images and a batch of one-hot numbers, and returns two sets of log-probabilities:
 the digit's and the sum's.
 """)
@@ -255,13 +255,21 @@ print("the same batches:", same)
 ''')
 
 M("""
+`batches` itself: a shuffled order, the images copied to the device once, then one indexing per batch.
+""")
+
+C('''
+import inspect
+
+print(inspect.getsource(batches))
+''')
+
+M("""
 **Validation.** The test set is for reporting, once, at the end: a choice made by looking at it (epochs, width,
 learning rate) fits the choice to those 10,000 images and flatters the result. Choices are made on a
 *validation split*, images held out of the training set. The `validation` setting holds out the last N
-training images. The recipe's oldest settings (the widths, 18 epochs, the learning rate, weight decay, warm-up
-and augmentation) were set before this rule; the widths and 18 epochs have been re-checked on validation since,
-the others not yet. Every later choice was made on validation from the start (the repository's
-`benchmarks/README.md` lists the runs).
+training images. Not every setting of the recipe has been chosen this way yet: the repository's
+`benchmarks/README.md` says which have, with every run.
 """)
 
 C('''
@@ -532,6 +540,7 @@ STEPS = 10 if QUICK else 300
 
 step = 0
 while step < STEPS:
+    # a new shuffle of the 55,000 images each pass, seeded by the step count it starts at
     for (images, numbers), (digits, sums) in batches(fit, 256, torch.Generator().manual_seed(step), device):
         digit_log_probs, sum_log_probs = fixed_rate_net(images, numbers)  # forward
         loss = loss_fn(digit_log_probs, sum_log_probs, digits, sums)      # loss
@@ -572,7 +581,7 @@ def train_loop(net, optimizer, steps, dataset, schedule=None):
     step = 0
     while step < steps:
         for (images, numbers), (digits, sums) in batches(dataset, 256, torch.Generator().manual_seed(step), device):
-            loss = loss_fn(*net(images, numbers), digits, sums)        # forward and loss
+            loss = loss_fn(*net(images, numbers), digits, sums)        # forward and loss (a new shuffle each pass)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -605,7 +614,8 @@ Read the counts of wrong images, and with care: one seed per variant.
 - **The schedule helps the digit**: 37 wrong instead of 170. Its decay ends the run on small steps, so the
   weights settle instead of bouncing.
 - **At the same rate it wrecks the sum**: 785 wrong instead of 201. Under the schedule the rate is below its
-  peak almost all the time (`OneCycleLR` warms up over the first 30% of the steps by default, then decays),
+  peak almost all the time (`OneCycleLR` warms up over the first 30% of the steps, its `pct_start=0.3`, then
+  decays),
   and the late-starting adder runs out of steps before it has learned to add.
 - **The adder's own, ten times higher rate brings the sum back**: 39 wrong, the best sum of the three, while
   the digit, 38 wrong, stays where the schedule alone put it. That is what the package's two-epoch `fast`
@@ -616,8 +626,6 @@ augmentation of the images, reduced precision on hardware that is fast at it, an
 """)
 
 C('''
-import inspect
-
 print(inspect.getsource(mnist_sum.training.train_step))
 ''')
 
@@ -638,11 +646,7 @@ adds, with a picture or a number where this notebook can show one:
 
 M("""
 Every setting lives in one place, `TrainConfig`. The full run uses the defaults; the quick run the `fast` preset,
-two epochs of a network half as wide. The repository's `benchmarks/README.md` lists what was judged on
-validation as section 2 describes: for the default, a weight average and a higher rate for the adder (both
-dropped), the widths, 18 epochs and dropout, each over three seeds; for the `fast` preset, which keeps the
-adder's 10x rate as section 5 suggests, its candidates over three or five. As section 2 says, the default's
-learning rate, weight decay, warm-up and augmentation have not been re-checked on validation:
+two epochs of a network half as wide, which keeps section 5's higher rate for the adder:
 """)
 
 C('''
@@ -672,8 +676,8 @@ print(f"training on {device} runs in {Precision.for_device(device)}; evaluation 
 
 M("""
 Now the real run, of the network and the loss written in sections 3 and 4: `train()` takes them as `model=` and
-`loss_fn=`. The loop, the optimiser and the extras above are the package's. A change to the loss, or to the
-network's weights' values, reaches this run; a change to what the network computes (another `forward`, other
+`loss_fn=`. The loop, the optimiser and the extras above are the package's. Your loss, and your network's
+initial weights, reach this run; a change to what the network computes (another `forward`, other
 layers) does not fit: `train()` scores and saves every epoch as the package's `SumNet`, so it checks first that
 your network computes what `SumNet` computes, and refuses in one line if not. Train such a change with section
 5's `train_loop` instead. For example, an adder that reads sharpened probabilities:
@@ -698,9 +702,9 @@ except MnistSumError as refused:
 
 M("""
 As in section 5, the run trains on 55,000 images and scores the 5,000 validation images after every epoch, one
-line each: the training loss, then the validation loss and both accuracies. The test set is scored once, at the
-end. What comes back is the package's `SumNet` holding the trained weights, so the package's `evaluate`,
-`predict` and demo work on it.
+line each: the training loss, then the validation loss and both accuracies, and the seconds since training
+began. The test set is scored once, at the end. What comes back is the package's `SumNet` holding the trained
+weights, so the package's `evaluate`, `predict` and demo work on it.
 """)
 
 C('''
@@ -749,8 +753,8 @@ print(f"the 5,000 validation images, eval mode:                {history[-1]['val
 ''', IGNORE)
 
 M("""
-Measured alike, the clean training images' loss is about a third below the validation images': some
-over-fitting, far from memorising (a memorised training set would score a loss near zero).
+Measured alike, the clean training images' loss is about a third below the validation images': the network fits
+the images it trained on somewhat better than new ones, the usual mild over-fitting.
 
 ## 7. Evaluation (`mnist_sum/evaluation.py`)
 
@@ -796,12 +800,12 @@ display(Markdown(f"""
 ''', IGNORE)
 
 M("""
-The answer is in the two off-diagonal cells, and both can be non-zero. A right digit with a wrong sum: the
-learned adder, reading the CNN's probabilities, can still err on its own. A wrong digit with a right sum: where
-the CNN hesitates between two digits, the adder reads the whole distribution, not the argmax, and can land on
-the right sum. Both are rare next to the bottom-right cell: almost every wrong sum comes from a wrong digit.
-One test image of each kind, where this run has one, with the CNN's two likeliest digits and the adder's two
-likeliest sums:
+The answer is in the two off-diagonal cells. Exact addition could never fill them: with a one-hot number `n`,
+P(sum = d + n) = P(digit = d), so its likeliest sum is always the likeliest digit plus `n`, right exactly when
+the digit is. The learned adder only approximates that rule, and where the CNN hesitates between two digits, its
+departures from it can turn a wrong digit into a right sum or a right digit into a wrong sum. Both are rare next
+to the bottom-right cell: almost every wrong sum comes from a wrong digit. One test image of each kind, where
+this run has one, with the CNN's two likeliest digits and the adder's two likeliest sums:
 """)
 
 C('''
@@ -827,9 +831,10 @@ for kind, where in (("digit wrong, sum right", ~digit_right & sum_right),
 
 M("""
 This run has two of each kind. In the first printed, test #4571, the CNN's argmax is wrong, 0, with the true 6
-close behind; with the number 9, the adder, reading the whole distribution, puts the true sum 15 a hair ahead of
-9, the sum a 0 would give. In the second, test #4507, the CNN's argmax is right, 1, but it gives a 3 almost as
-much; with the number 5, the 3 makes the sum 8, and the adder puts 8 ahead of the true 6.
+close behind; with the number 9, exact addition would say 9, but the learned adder puts the true sum 15 a hair
+ahead of it: right, by departing from the rule. In the second, test #4507, the CNN's argmax is right, 1, with a
+3 not far behind; exact addition would say 6, but the learned adder puts 8 (3 + 5) ahead of it: wrong, by the
+same kind of departure. Section 8's exact adder, given the same CNN, scores its sum exactly as its digit.
 
 Confusion matrices: rows are the true class, columns the prediction; every count off the diagonal is a mistake.
 """)
@@ -944,7 +949,8 @@ print(f"two training runs, {time.perf_counter() - started:.0f} s")
 C('''
 for adder, scores in held_out_results.items():
     held_out = scores["sum, held-out pairs"]
-    verdict = "(almost) never, below 1%" if held_out < 0.01 else "mostly, above 90%" if held_out > 0.9 else "sometimes"
+    verdict = ("(almost) never, below 1%" if held_out < 0.01 else
+               "almost always, above 90%" if held_out > 0.9 else "sometimes")
     print(f"the {adder} adder gives a held-out pair's sum {verdict}")
 ''')
 
@@ -963,8 +969,8 @@ The training data fits two readings equally: "the sum is digit plus number" and 
 happen". The learned adder took the literal one, and never picks the held-out pairs' sums (0.00% above): it learned
 the pairs it was shown, as a lookup table would. That is the data's verdict as much as the network's: nothing in
 training ever pairs number `n` with sum `d + n` for a held-out pair, and in the run reported in exercise 1's
-answer, giving the number as one ordered value instead of ten categories lifted the held-out pairs only to about
-10%, far below the seen pairs. The exact
+answer (the repository's `benchmarks/exercise_scalar_number.py`), giving the number as one ordered value
+instead of ten categories lifted the held-out pairs only to about 10%, far below the seen pairs. The exact
 adder has nothing to learn about arithmetic, so it adds unseen pairs as well as seen ones, limited only by how
 well the digit is read. Build into the architecture what you already know.
 
@@ -1009,7 +1015,7 @@ M("""
 Each changes the code written in this notebook; the package stays as it is. Section 5's `train_loop` trains
 whatever network and `loss_fn` you give it. Section 6's `train(model=..., loss_fn=...)` runs the full recipe on
 them too, with one limit: it scores and saves the weights as the package's `SumNet`, so it refuses a network
-that computes something else. A change to the layers or the `forward` (exercises 1 and 2) belongs in
+that computes something else. A change to the layers or the `forward` (exercises 1, 2 and 4) belongs in
 `train_loop`.
 
 1. **The number as a scalar.** Feed the number as one float (`n / 9`) instead of one-hot. Does the learned adder
@@ -1065,7 +1071,7 @@ that computes something else. A change to the layers or the `forward` (exercises
 
    | | digit | sum |
    |---|---:|---:|
-   | before training (section 5's loop printed 11.32% after one step) | 11.34% | 2.86% |
+   | before training | 11.34% | 2.86% |
    | after 1,000 steps | 9.58% | 17.32% |
 
    and the largest change of any CNN weight was 0.0. The digit moved only because batch norm's running averages
@@ -1209,7 +1215,7 @@ print("the same weights as a run never interrupted:",
 ''')
 
 M("""
-**Batches.** Section 2's `DataLoader` against `batches`, over the same 20 batches of 256:
+**Batches.** Section 2's `DataLoader` against `batches`, over 20 batches of 256 each:
 """)
 
 C('''
@@ -1267,7 +1273,8 @@ print(f"SumNet's step is {times['reference'] / times['SumNet']:.0f}x faster here
 
 C('''
 cores = f"{os.cpu_count()} CPU cores" if device.type == "cpu" else torch.cuda.get_device_name(device)
-print(f"this notebook, top to bottom: {(time.perf_counter() - STARTED) / 60:.0f} minutes on {cores}")
+print(f"this notebook, top to bottom: {(time.perf_counter() - STARTED) / 60:.0f} minutes on {cores}, "
+      f"training in {Precision.for_device(device)}")
 ''', IGNORE)
 
 
