@@ -6,6 +6,7 @@ an interrupted training run exits 130 after saying how to resume.
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import fields
 from functools import partial
@@ -190,4 +191,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("mnist_sum: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader stopped early (`... --json | head`): end quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit would fail again
+        return 1
     return 0

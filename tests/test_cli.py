@@ -1,7 +1,10 @@
 """The command line as users and acceptance checks call it."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -52,6 +55,25 @@ def test_predict_json_on_a_real_digit_with_no_checkpoint_named(data_dir, tmp_pat
     assert (answer["digit"], answer["sum"]) == (int(labels[0]), int(labels[0]) + 5)
     assert 0.5 < answer["digit_probability"] <= 1 and 0.5 < answer["sum_probability"] <= 1
     assert "weights shipped with mnist_sum" in result.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(data_dir, tmp_path):
+    """`python -m mnist_sum predict ... --json | head -c 10`, with the reader gone before the answer is written."""
+    from PIL import Image
+
+    from mnist_sum.data import load_mnist
+
+    images, _ = load_mnist(train=False, root=data_dir)
+    Image.fromarray((255 - images[0]).numpy()).save(tmp_path / "digit.png")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the command is still importing torch: its first write meets a closed pipe
+    try:
+        result = subprocess.run([sys.executable, "-m", "mnist_sum", "predict", "digit.png", "5", "--json"],
+                                stdout=write_end, stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=300)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("args, words", [
