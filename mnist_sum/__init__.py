@@ -12,11 +12,11 @@ from .config import TrainConfig
 from .data import MNISTRandomNumber
 from .evaluation import evaluate
 from .machinery import MnistSumError
-from .machinery.checkpoint import load_model, save_checkpoint
+from .machinery.checkpoint import SHIPPED, load_model, save_checkpoint
 from .machinery.download import ensure_mnist
 from .model import SumNet
 from .predict import predict
 from .training import train, train_step
 
-__all__ = ["MNISTRandomNumber", "MnistSumError", "SumNet", "TrainConfig", "ensure_mnist", "evaluate",
+__all__ = ["SHIPPED", "MNISTRandomNumber", "MnistSumError", "SumNet", "TrainConfig", "ensure_mnist", "evaluate",
            "load_model", "predict", "save_checkpoint", "train", "train_step"]

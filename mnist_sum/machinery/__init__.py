@@ -4,6 +4,7 @@
 - `checkpoint`: checkpoint files, written atomically and read with `weights_only=True`;
   which checkpoint to use when none is named (yours, else the weights shipped in the package).
 - `download`: getting MNIST onto disk where torchvision's own download cannot.
+- `notebook`: the notebook's housekeeping: its short test run, where it saves runs and figures.
 - here: `MnistSumError`, the one error a user can act on, and `atomic_path`, for files never half written.
 """
 
