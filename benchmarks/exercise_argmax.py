@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from exercise_loop import train_for
 
-from mnist_sum import MNISTRandomNumber, SumNet
+from mnist_sum import MNISTRandomNumber, SumNet, evaluate
 
 STEPS = 1000
 
@@ -29,14 +29,9 @@ def sum_only_loss(digit_log_probs, sum_log_probs, digits, sums):
     return F.nll_loss(sum_log_probs, sums)
 
 
-@torch.no_grad()
 def accuracy(net, dataset):
-    net.eval()
-    images, numbers = dataset.images, F.one_hot(dataset.fixed_numbers, 10).float()
-    digits, sums = dataset.digits, dataset.digits + dataset.fixed_numbers
-    digit_log_probs, sum_log_probs = net(images, numbers)
-    return ((digit_log_probs.argmax(1) == digits).float().mean().item(),
-            (sum_log_probs.argmax(1) == sums).float().mean().item())
+    metrics = evaluate(net, dataset, all_pairs=False)
+    return metrics["digit_accuracy"], metrics["sum_accuracy"]
 
 
 def main():

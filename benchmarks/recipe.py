@@ -32,12 +32,14 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from record import cpu_name, summary, write_json
+from record import cpu_name, precision_suffix, summary, write_json
 
 from mnist_sum.config import TrainConfig
+from mnist_sum.machinery.runtime import pick_device
 
 # name -> the train options it gives; "cost" (relative training cost) and "parts" (recipe parts added or taken
 # away) rank candidates for the rule above. Names say how each differs from the baseline it was run against:
@@ -93,12 +95,10 @@ TOLERANCE = 0.0004
 RESULTS = Path("benchmarks/results")
 
 
+@cache
 def out_file():
     """recipe.json for float32 runs; a CPU that trains in bfloat16 ends elsewhere, so it keeps its own file."""
-    from mnist_sum.machinery.runtime import Precision, pick_device
-
-    precision = str(Precision.for_device(pick_device("auto")))
-    return RESULTS / ("recipe.json" if precision == "float32" else f"recipe_{precision}.json")
+    return RESULTS / f"recipe{precision_suffix(pick_device('auto'))}.json"
 
 
 def recorded():

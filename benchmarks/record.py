@@ -6,6 +6,7 @@ import statistics
 from pathlib import Path
 
 from mnist_sum.machinery import atomic_path
+from mnist_sum.machinery.runtime import Precision
 
 
 def cpu_name():
@@ -14,6 +15,13 @@ def cpu_name():
     names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
              if line.startswith("model name")] if cpuinfo.exists() else []
     return names[0] if names else platform.processor() or platform.machine()
+
+
+def precision_suffix(device):
+    """"" where training runs in float32 on `device`, else "_bfloat16" or "_float16": the paths end differently,
+    so each keeps its own results file."""
+    precision = str(Precision.for_device(device))
+    return "" if precision == "float32" else f"_{precision}"
 
 
 def write_json(out, result):

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from record import cpu_name, write_json
+from record import cpu_name, precision_suffix, write_json
 
 from mnist_sum import SumNet
 from mnist_sum.config import PRESETS
@@ -297,9 +297,8 @@ def main():
             print(f"Peer recipe (tuomaso/train_mnist_fast, digit only), one epoch {layout}: {run['seconds']} s, "
                   f"test digit {100 * run['digit_accuracy']:.2f}%")
 
-    precision = str(Precision.for_device(device))  # a float32 CPU and a bfloat16 one each keep their own file
-    precision = "" if precision == "float32" else f"_{precision}"
-    out = Path("benchmarks/results") / f"speed_{device.type}{precision}{'_quick' if args.quick else ''}.json"
+    quick = "_quick" if args.quick else ""
+    out = Path("benchmarks/results") / f"speed_{device.type}{precision_suffix(device)}{quick}.json"
     write_json(out, result)
     print(f"\nwrote {out}", file=sys.stderr)
 
