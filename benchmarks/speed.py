@@ -4,9 +4,11 @@
                                           # public recipe beside them, the command's start-up
     python benchmarks/speed.py --quick    # step times only, under a minute
     python benchmarks/speed.py --quick --compile   # adds SumNet under torch.compile
+    python benchmarks/speed.py --float32  # training forced to float32 on a CPU with bfloat16 units,
+                                          # the nearest this machine comes to a CPU without them
 
 Prints a markdown table and writes the same figures as JSON
-(benchmarks/results/speed_<device>[_<precision> unless float32].json).
+(benchmarks/results/speed_<device>[_<precision> unless float32].json, or --out).
 """
 
 import argparse
@@ -29,6 +31,7 @@ from mnist_sum import SumNet
 from mnist_sum.config import PRESETS
 from mnist_sum.data import MNISTRandomNumber, augment, one_hot
 from mnist_sum.evaluation import evaluate
+from mnist_sum.machinery import runtime
 from mnist_sum.machinery.runtime import Precision, channels_last, pick_device
 from mnist_sum.model import ReferenceNet
 from mnist_sum.training import train, train_step
@@ -188,10 +191,23 @@ print(time.time() - float(sys.argv[1]))
 """
 
 
+# Prepended to every Python process this benchmark starts when --float32 is given: the package then sees a CPU
+# without bfloat16 units, so training takes the float32 path, as on such a CPU.
+FORCE_FLOAT32 = "from mnist_sum.machinery import runtime; runtime._cpu_has_fast_bf16 = lambda: False\n"
+CHILD_PREFIX = ""
+
+
+def force_float32():
+    global CHILD_PREFIX
+    CHILD_PREFIX = FORCE_FLOAT32
+    runtime._cpu_has_fast_bf16 = lambda: False
+
+
 def startup_seconds():
     """From launching Python to a ready model and data sets: the imports, reading and checking MNIST, building
     the sets; what `train` does before its first step."""
-    result = subprocess.run([sys.executable, "-c", STARTUP, repr(time.time())], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", CHILD_PREFIX + STARTUP, repr(time.time())], capture_output=True,
+                            text=True,
                             check=True)
     return round(float(result.stdout.strip()), 2)
 
@@ -201,8 +217,10 @@ def whole_fast_command():
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "fast.pt"
         started = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "mnist_sum", "train", "--preset", "fast", "--out", str(out),
-                                 "--json"], check=True, capture_output=True, text=True)
+        cli = ["-c", CHILD_PREFIX + "import sys; from mnist_sum.cli import main; sys.exit(main())"] \
+            if CHILD_PREFIX else ["-m", "mnist_sum"]
+        result = subprocess.run([sys.executable, *cli, "train", "--preset", "fast", "--out", str(out), "--json"],
+                                check=True, capture_output=True, text=True)
         wall = time.perf_counter() - started
     last = json.loads(result.stdout)["history"][-1]  # the last epoch is scored on the whole test set
     return {"wall_seconds": round(wall, 1), "training_seconds": last["elapsed_s"],
@@ -215,7 +233,13 @@ def main():
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--quick", action="store_true", help="skip the time-to-accuracy training run")
     parser.add_argument("--compile", action="store_true", help="also time SumNet under torch.compile")
+    parser.add_argument("--out", type=Path, help="where to write the JSON (default: benchmarks/results/speed_<device>"
+                        "[_<precision>][_quick].json); a second machine of the same kind keeps its own file")
+    parser.add_argument("--float32", action="store_true", help="train in float32 even where this CPU has bfloat16 "
+                        "units, as a CPU without them would")
     args = parser.parse_args()
+    if args.float32:
+        force_float32()
     device = pick_device(args.device)
     torch.manual_seed(0)
     cpu = f"{cpu_name()}, {torch.get_num_threads()} threads"
@@ -254,7 +278,8 @@ def main():
         seconds = step_seconds(SumNet().to(device), device, batch_size, fast=True)
         sweep[batch_size] = round(batch_size / seconds)
 
-    result = {"device": name, "torch": str(torch.__version__), "batch_size": args.batch_size,
+    result = {"device": name, "precision": str(Precision.for_device(device)), "torch": str(torch.__version__),
+              "batch_size": args.batch_size,
               "networks": rows, "sumnet_images_per_second_by_batch_size": sweep}
     if not args.quick:
         result["startup_seconds"] = startup_seconds()
@@ -298,7 +323,7 @@ def main():
                   f"test digit {100 * run['digit_accuracy']:.2f}%")
 
     quick = "_quick" if args.quick else ""
-    out = Path("benchmarks/results") / f"speed_{device.type}{precision_suffix(device)}{quick}.json"
+    out = args.out or Path("benchmarks/results") / f"speed_{device.type}{precision_suffix(device)}{quick}.json"
     write_json(out, result)
     print(f"\nwrote {out}", file=sys.stderr)
 

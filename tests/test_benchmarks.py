@@ -67,3 +67,25 @@ def test_rule_takes_the_higher_score_between_equally_cheap_candidates():
             + _runs("default", [0.9962, 0.9962], [0.9962, 0.9962]))
     assert recipe.summarise(runs, ["dropout=0.3", "default"])[1] == "default"
     assert recipe.summarise(runs[:2], ["dropout=0.3", "default"])[1] == "dropout=0.3"
+
+
+def test_speed_float32_reaches_the_processes_it_starts(monkeypatch):
+    """`speed.py --float32` must put every run it times on the float32 path, in its own process and in the
+    commands it starts, even on a CPU whose bfloat16 units the package would otherwise use."""
+    import subprocess
+
+    import speed
+    import torch
+
+    from mnist_sum.machinery import runtime
+    from mnist_sum.machinery.runtime import Precision
+
+    monkeypatch.setattr(runtime, "_cpu_has_fast_bf16", lambda: True)  # as on a CPU with bfloat16 units
+    monkeypatch.setattr(speed, "CHILD_PREFIX", "")
+    assert str(Precision.for_device(torch.device("cpu"))) == "bfloat16"
+    speed.force_float32()
+    assert str(Precision.for_device(torch.device("cpu"))) == "float32"
+    child = speed.CHILD_PREFIX + ("import torch; from mnist_sum.machinery import runtime; "
+                                  "print(runtime.Precision.for_device(torch.device('cpu')))")
+    assert subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout.strip() \
+        == "float32"
