@@ -21,6 +21,7 @@ from pathlib import Path
 from record import cpu_name, summary, write_json
 
 from mnist_sum.config import PRESETS
+from mnist_sum.machinery.runtime import Precision, pick_device
 
 ACCURACIES = {"digit_accuracy": "digit", "sum_accuracy": "sum (test numbers)",
               "sum_accuracy_all_pairs": "sum, all pairs"}
@@ -78,9 +79,15 @@ def machine():
     return f"{cpu_name()}, {threads} threads"
 
 
+def precision():
+    """The precision the runs train in on this machine (evaluation is always float32)."""
+    return str(Precision.for_device(pick_device()))
+
+
 def write(out, args, runs):
     """The runs so far and their summary, written atomically; `complete` is false until every seed has run."""
     result = {"preset": args.preset, "command": " ".join(["python", *sys.argv]), "machine": machine(),
+              "precision": precision(),
               "python": platform.python_version(), "complete": len(runs) == len(args.seeds), "runs": runs,
               "summary": {key: summary([r[key] for r in runs]) for key in [*KEYS, "wall_seconds"]}}
     write_json(out, result)
