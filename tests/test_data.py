@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from mnist_sum import MNISTRandomNumber, MnistSumError, ensure_mnist
 from mnist_sum import data as data_module
+from mnist_sum.data import MEAN, STD, normalise
 from mnist_sum.machinery import download as download_module
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -179,3 +180,14 @@ def test_validation_holds_out_the_last_training_images_with_fixed_numbers(data_d
     assert numbers == [int(held[i][0][1].argmax()) for i in range(50)], "validation numbers are fixed, as in test"
     with pytest.raises(MnistSumError, match="validation must be an integer from 1 to 59999"):
         MNISTRandomNumber(train=True, root=data_dir, validation=60_000)
+
+
+def test_normalise_is_the_plain_formula_bit_for_bit_and_leaves_its_input_alone():
+    # normalise works in place on its own copy for speed; the result must be what the formula gives, and a float
+    # tensor passed in (whose .float() would be itself) must not be changed
+    pixels = torch.randint(0, 256, (50, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    assert torch.equal(normalise(pixels), ((pixels.float() / 255.0 - MEAN) / STD).unsqueeze(1))
+    as_float = pixels.float()
+    before = as_float.clone()
+    normalise(as_float)
+    assert torch.equal(as_float, before)
