@@ -126,13 +126,13 @@ def one_run(name, seed, validation, folder):
     error = done.stderr.strip().splitlines()[-1] if done.returncode != 0 else ""
     if "training loss became" in error:  # diverged: a recipe that can blow up scores 0 on that seed
         print(f"recipe.py: {name} seed {seed} diverged: {error}", file=sys.stderr)
-        return {"candidate": name, "seed": seed, "validation": validation, "diverged": True,
+        return {"candidate": name, "seed": seed, "validation": validation, "machine": cpu_name(), "diverged": True,
                 "wall_seconds": round(time.perf_counter() - started, 1), **{key: 0.0 for key in ACCURACIES}}
     if done.returncode != 0:
         sys.exit(f"recipe.py: `{' '.join(command[1:])}` failed: {error}")
     last = json.loads(done.stdout)["history"][-1]
     assert last["scored_on"] == "validation"
-    return {"candidate": name, "seed": seed, "validation": validation,
+    return {"candidate": name, "seed": seed, "validation": validation, "machine": cpu_name(),
             "wall_seconds": round(time.perf_counter() - started, 1), **{key: last[key] for key in ACCURACIES}}
 
 
@@ -198,7 +198,10 @@ def main():
 def write(runs, args):
     """Our runs and any another process recorded meanwhile, so two invocations can share the file."""
     ours = {run_key(r) for r in runs}
-    others = [r for r in recorded() if run_key(r) not in ours]
+    before = json.loads(out_file().read_text()) if out_file().exists() else {"runs": []}
+    # runs recorded before each run named its machine ran on the one the file named
+    others = [{**r, "machine": r.get("machine", before.get("machine", "").split(",")[0])}
+              for r in before["runs"] if run_key(r) not in ours]
     runs[:0] = others
     write_json(out_file(), {"command": " ".join(["python", *sys.argv]), "tolerance": TOLERANCE,
                      "machine": f"{cpu_name()}, {args.jobs} runs at a time, 1 thread each", "runs": runs})

@@ -62,6 +62,18 @@ def test_recipe_keeps_runs_another_invocation_recorded(tmp_path, monkeypatch):
     assert sorted(r["seed"] for r in saved) == [0, 1]
 
 
+def test_recipe_runs_keep_the_machine_they_ran_on_when_another_machine_adds_to_the_file(tmp_path, monkeypatch):
+    out = tmp_path / "recipe.json"
+    monkeypatch.setattr(recipe, "out_file", lambda: out)
+    older = _runs("fast", [0.99], [0.99])  # recorded before runs named their machine: the file's header did
+    record.write_json(out, {"machine": "Old CPU, 2 runs at a time, 1 thread each", "runs": older})
+    ours = {**_runs("fast", [0.99, 0.98], [0.99, 0.98])[1], "machine": "New CPU"}
+    recipe.write([ours], type("Args", (), {"jobs": 2})())
+    recipe.write([ours], type("Args", (), {"jobs": 2})())  # after the header names the new machine
+    saved = json.loads(out.read_text())
+    assert {r["seed"]: r["machine"] for r in saved["runs"]} == {0: "Old CPU", 1: "New CPU"}
+
+
 def test_rule_takes_the_higher_score_between_equally_cheap_candidates():
     runs = (_runs("dropout=0.3", [0.9960, 0.9960], [0.9960, 0.9960])
             + _runs("default", [0.9962, 0.9962], [0.9962, 0.9962]))
