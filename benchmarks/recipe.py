@@ -89,8 +89,8 @@ CANDIDATES = {
     "fast,epochs=2": {"options": [*FAST_1EPOCH, "--epochs", "2"], "cost": 0.24 / EPOCHS},
     "fast,epochs=2,adder_lr_scale=3": {"options": [*FAST_1EPOCH, "--epochs", "2", "--adder-lr-scale", "3"],
                                        "cost": 0.24 / EPOCHS},
-    # one epoch at batch 64: as many steps as two epochs at 128, on half the images; a step of 64 took 7.5 ms
-    # against 9.7-12.4 ms for 128 on a 2-core AMD EPYC in bfloat16, so about 0.7 of `fast,epochs=2`'s time.
+    # one epoch at batch 64: as many steps as two epochs at 128, on half the images; timed by hand on a 2-core
+    # AMD EPYC in bfloat16 (7.5 ms a step of 64 against 9.7-12.4 ms for 128), about 0.7 of `fast,epochs=2`'s time.
     # With lr 0.05 too: half the batch, half the rate
     "fast,batch_size=64": {"options": [*FAST_1EPOCH, "--batch-size", "64"], "cost": 0.17 / EPOCHS},
     "fast,batch_size=64,lr=0.05": {"options": [*FAST_1EPOCH, "--batch-size", "64", "--lr", "0.05"],
