@@ -101,3 +101,33 @@ def test_speed_float32_reaches_the_processes_it_starts(monkeypatch):
                                   "print(runtime.Precision.for_device(torch.device('cpu')))")
     assert subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout.strip() \
         == "float32"
+
+
+def test_speed_time_to_accuracy_stops_the_clock_while_anything_is_scored(monkeypatch):
+    """Time to 99% is training time: the benchmark's probes and train()'s scoring of each epoch are left out."""
+    import types
+
+    import speed
+
+    from mnist_sum import evaluation
+
+    clock = [0.0]
+    monkeypatch.setattr(speed, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    def scoring(*args, **kwargs):  # every evaluation takes 5 s on this clock
+        clock[0] += 5.0
+        return {"digit_accuracy": 0.996, "sum_accuracy": 0.996}
+
+    def training(config, on_step, **kwargs):  # 1 s of steps, an epoch scored, 1 s more, then a probe
+        clock[0] += 1.0
+        evaluation.evaluate(None, None)  # train() finds evaluate in the module when it runs
+        clock[0] += 1.0
+        on_step(20, None)
+
+    monkeypatch.setattr(speed, "evaluate", scoring)
+    monkeypatch.setattr(evaluation, "evaluate", scoring)
+    monkeypatch.setattr(speed, "MNISTRandomNumber", lambda **kwargs: None)
+    monkeypatch.setattr(speed, "train", training)
+    reached = speed.time_to_accuracy("cpu", "fast", probe_every=20)
+    assert {target: hit["seconds"] for target, hit in reached.items()} == {0.990: 2.0, 0.995: 2.0}
+    assert reached[0.990]["epoch_scoring_seconds_left_out"] == 5.0  # the probe's 5 s are not train()'s

@@ -116,7 +116,9 @@ def load_model_and_checkpoint(path=None, device="cpu"):
     """(model in eval mode on `device`, the checkpoint's dictionary), reading the file once."""
     path = resolve(path)
     checkpoint = read_checkpoint(path)
-    return model_from_checkpoint(checkpoint, path).to(device).eval(), checkpoint
+    # channels-last weights, as in training: the convolutions then run about twice as fast in evaluation too
+    model = model_from_checkpoint(checkpoint, path).to(device, memory_format=torch.channels_last)
+    return model.eval(), checkpoint
 
 
 def load_model(path=None, device="cpu"):
