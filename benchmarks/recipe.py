@@ -107,9 +107,14 @@ def out_file():
     return RESULTS / f"recipe{precision_suffix(pick_device('auto'))}.json"
 
 
+def recorded_file():
+    """recipe.json as this or another invocation last wrote it: its header and its runs."""
+    return json.loads(out_file().read_text()) if out_file().exists() else {"runs": []}
+
+
 def recorded():
-    """The runs in recipe.json, as this or another invocation last wrote it."""
-    return json.loads(out_file().read_text())["runs"] if out_file().exists() else []
+    """The runs in recipe.json."""
+    return recorded_file()["runs"]
 
 
 def run_key(run):
@@ -198,7 +203,7 @@ def main():
 def write(runs, args):
     """Our runs and any another process recorded meanwhile, so two invocations can share the file."""
     ours = {run_key(r) for r in runs}
-    before = json.loads(out_file().read_text()) if out_file().exists() else {"runs": []}
+    before = recorded_file()
     # runs recorded before each run named its machine ran on the one the file named
     others = [{**r, "machine": r.get("machine", before.get("machine", "").split(",")[0])}
               for r in before["runs"] if run_key(r) not in ours]

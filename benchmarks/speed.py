@@ -32,7 +32,6 @@ from mnist_sum import SumNet, evaluation
 from mnist_sum.config import PRESETS
 from mnist_sum.data import MNISTRandomNumber, augment, one_hot
 from mnist_sum.evaluation import evaluate
-from mnist_sum.machinery import runtime
 from mnist_sum.machinery.runtime import Precision, channels_last, pick_device
 from mnist_sum.model import ReferenceNet
 from mnist_sum.training import train, train_step
@@ -131,8 +130,9 @@ def time_to_accuracy(device, preset, targets=(0.990, 0.995), probe_every=20):
         try:
             return evaluate(*args, **kwargs)
         finally:
-            paused += time.perf_counter() - scoring_start
-            epochs_scored += time.perf_counter() - scoring_start
+            seconds = time.perf_counter() - scoring_start
+            paused += seconds
+            epochs_scored += seconds
 
     # train() imports evaluate when it is called, so it finds this timed one
     with tempfile.TemporaryDirectory() as folder, patch.object(evaluation, "evaluate", epoch_scoring):
@@ -211,17 +211,17 @@ CHILD_PREFIX = ""
 
 
 def force_float32():
+    """The float32 path here and in every process started from here on: the same line, run in both."""
     global CHILD_PREFIX
     CHILD_PREFIX = FORCE_FLOAT32
-    runtime._cpu_has_fast_bf16 = lambda: False
+    exec(FORCE_FLOAT32)
 
 
 def startup_seconds():
     """From launching Python to a ready model and data sets: the imports, reading and checking MNIST, building
     the sets; what `train` does before its first step."""
     result = subprocess.run([sys.executable, "-c", CHILD_PREFIX + STARTUP, repr(time.time())], capture_output=True,
-                            text=True,
-                            check=True)
+                            text=True, check=True)
     return round(float(result.stdout.strip()), 2)
 
 
