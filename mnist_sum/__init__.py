@@ -1,22 +1,14 @@
-"""mnist_sum: read an MNIST digit and add a random number 0-9 to it, with one network.
+"""mnist_sum: read an MNIST digit and add a number 0-9 to it, with one network.
 
-The lesson, in reading order: `data` (the dataset, its batches, augmentation),
-`model` (SumNet: the CNN and both adders), `training` (the loss, the step, the
-loop) and `evaluation`; `config` holds every setting. `predict` reads your own
-images. The figures are `plots` and `diagrams`; `cli` and `demo` are the ways in.
-`machinery/` holds what a real run needs and a lesson does not: checkpoint files,
-downloads, devices and precision, progress bars and signals.
+The lesson, in reading order: `data`, `model`, `training`, `evaluation`.
+`predict` reads your own images; `plots` draws; `cli` and `demo` are the ways in.
 """
 
-from .config import TrainConfig
-from .data import MNISTRandomNumber
+from .data import MNISTPairs, MNISTRandomNumber
 from .evaluation import evaluate
-from .machinery import MnistSumError
-from .machinery.checkpoint import SHIPPED, load_model, save_checkpoint
-from .machinery.download import ensure_mnist
-from .model import SumNet
+from .model import SHIPPED, PairSumNet, SumNet, load_model, save_model
 from .predict import predict
-from .training import train, train_step
+from .training import Config, train, train_step
 
-__all__ = ["SHIPPED", "MNISTRandomNumber", "MnistSumError", "SumNet", "TrainConfig", "ensure_mnist", "evaluate",
-           "load_model", "predict", "save_checkpoint", "train", "train_step"]
+__all__ = ["SHIPPED", "Config", "MNISTPairs", "MNISTRandomNumber", "PairSumNet", "SumNet", "evaluate", "load_model",
+           "predict", "save_model", "train", "train_step"]

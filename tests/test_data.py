@@ -1,23 +1,11 @@
-"""The dataset's label arithmetic, its random numbers, and the checked MNIST files."""
-
-import shutil
+"""The datasets against their definitions, and `batches` against a DataLoader."""
 
 import pytest
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
-from mnist_sum import MNISTRandomNumber, MnistSumError, ensure_mnist
-from mnist_sum import data as data_module
-from mnist_sum.data import MEAN, STD, normalise
-from mnist_sum.machinery import download as download_module
-
-TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
-TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-
-
-@pytest.fixture(scope="module")
-def train_set(data_dir):
-    return MNISTRandomNumber(train=True, root=data_dir, seed=0)
+from mnist_sum import MNISTPairs, MNISTRandomNumber
+from mnist_sum.data import MEAN, STD, batches, load_mnist
 
 
 @pytest.fixture(scope="module")
@@ -25,169 +13,81 @@ def test_set(data_dir):
     return MNISTRandomNumber(train=False, root=data_dir)
 
 
-def test_real_mnist_label_counts(train_set, test_set):
-    assert torch.bincount(train_set.digits).tolist() == TRAIN_COUNTS
-    assert torch.bincount(test_set.digits).tolist() == TEST_COUNTS
+def test_the_real_mnist_files(data_dir):
+    train_images, train_digits = load_mnist(True, data_dir)
+    test_images, test_digits = load_mnist(False, data_dir)
+    assert train_images.shape == (60_000, 28, 28) and test_images.shape == (10_000, 28, 28)
+    assert torch.bincount(test_digits).tolist()[:3] == [980, 1135, 1032]  # MNIST's published counts
+    pixels = train_images.float() / 255
+    assert abs(pixels.mean() - MEAN) < 1e-4 and abs(pixels.std() - STD) < 1e-4
 
 
-def test_normalisation_matches_the_published_statistics(data_dir):
-    images, _ = data_module.load_mnist(train=True, root=data_dir)
-    pixels = images.float() / 255
-    assert pixels.mean().item() == pytest.approx(0.1307, abs=5e-5)
-    assert pixels.std().item() == pytest.approx(0.3081, abs=5e-5)
+def test_items_are_image_and_number_in_digit_and_sum_out(data_dir):
+    dataset = MNISTRandomNumber(train=True, root=data_dir, limit=50)
+    for i in range(50):
+        (image, number_onehot), (digit, total) = dataset[i]
+        assert image.shape == (1, 28, 28) and number_onehot.sum() == 1
+        assert digit == dataset.digits[i] and total == digit + number_onehot.argmax()
 
 
-def test_item_labels_are_digit_and_digit_plus_number(train_set):
-    for i in range(200):
-        (image, onehot), (digit, total) = train_set[i]
-        assert image.shape == (1, 28, 28)
-        assert onehot.shape == (10,) and onehot.sum() == 1
-        number = int(onehot.argmax())
-        assert digit == train_set.digits[i]
-        assert total == digit + number
+def test_training_numbers_are_drawn_anew_and_the_seed_repeats_them(data_dir):
+    def draws(seed):
+        dataset = MNISTRandomNumber(train=True, root=data_dir, seed=seed, limit=10)
+        return [int(dataset[0][0][1].argmax()) for _ in range(30)]
+    assert draws(0) == draws(0) and draws(0) != draws(1)
+    assert len(set(draws(0))) > 3
 
 
-def test_training_numbers_are_drawn_anew_but_reproducibly(data_dir):
-    first = MNISTRandomNumber(train=True, root=data_dir, seed=7, limit=500)
-    second = MNISTRandomNumber(train=True, root=data_dir, seed=7, limit=500)
-    reads = lambda ds: [int(ds[i][0][1].argmax()) for i in range(500)]  # noqa: E731
-    a1, a2 = reads(first), reads(first)
-    assert a1 != a2, "reading an item again must draw a new number"
-    assert (a1, a2) == (reads(second), reads(second)), "the same seed must give the same numbers"
-    counts = torch.bincount(torch.tensor(a1 + a2), minlength=10)
-    assert counts.min() > 60, f"numbers should cover 0-9 evenly, got {counts.tolist()}"
+def test_test_numbers_are_fixed_by_the_seed(data_dir, test_set):
+    assert [int(test_set[7][0][1].argmax()) for _ in range(5)] == [int(test_set.fixed_numbers[7])] * 5
+    assert torch.equal(MNISTRandomNumber(train=False, root=data_dir).fixed_numbers, test_set.fixed_numbers)
 
 
-def test_test_numbers_are_fixed_per_index(data_dir, test_set):
-    again = MNISTRandomNumber(train=False, root=data_dir)
-    numbers = [int(test_set[i][0][1].argmax()) for i in range(100)]
-    assert numbers == [int(test_set[i][0][1].argmax()) for i in range(100)]
-    assert torch.equal(test_set.fixed_numbers, again.fixed_numbers)
-    assert torch.bincount(test_set.fixed_numbers, minlength=10).min() > 900
-
-
-def test_fast_batches_equal_a_dataloader_over_the_dataset(data_dir):
-    """The teaching Dataset and the fast batcher give the same batches for one seed."""
-    slow = MNISTRandomNumber(train=True, root=data_dir, seed=3, limit=1000)
-    fast = MNISTRandomNumber(train=True, root=data_dir, seed=3, limit=1000)
-    loader = DataLoader(slow, batch_size=128, sampler=RandomSampler(slow, generator=torch.Generator().manual_seed(5)))
-    fast_batches = data_module.batches(fast, 128, torch.Generator().manual_seed(5))
-    for ((images, onehot), (digits, sums)), ((f_images, f_onehot), (f_digits, f_sums)) in zip(loader, fast_batches,
-                                                                                               strict=True):
-        assert torch.equal(images, f_images)
-        assert torch.equal(onehot, f_onehot)
-        assert torch.equal(digits, f_digits)
-        assert torch.equal(sums, f_sums)
-
-
-def _copy_raw(data_dir, tmp_path):
-    """A copy of the four files alone, as if just downloaded: no stamp of an earlier check."""
-    root = tmp_path / "data"
-    (root / "MNIST" / "raw").mkdir(parents=True)
-    for name in download_module.FILES:
-        shutil.copy(data_dir / "MNIST" / "raw" / name, root / "MNIST" / "raw" / name)
-    return root
-
-
-def _no_sources(monkeypatch):
-    def fail(raw_dir, names):
-        raise RuntimeError("offline in this test")
-    monkeypatch.setattr(download_module, "SOURCES", [("test source", fail)])
-
-
-def test_a_corrupted_file_is_reported_when_it_cannot_be_fetched(data_dir, tmp_path, monkeypatch):
-    root = _copy_raw(data_dir, tmp_path)
-    labels = root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
-    blob = bytearray(labels.read_bytes())
-    blob[100] ^= 0xFF  # one flipped byte: a wrong label nobody would notice, and the same size
-    labels.write_bytes(bytes(blob))
-    _no_sources(monkeypatch)
-    with pytest.raises(MnistSumError, match="t10k-labels-idx1-ubyte damaged"):
-        MNISTRandomNumber(train=False, root=root)
-    assert labels.read_bytes() == bytes(blob), "a failed fetch must not touch the file"
-
-
-def test_the_digest_is_computed_once_and_again_only_for_a_changed_file(data_dir, tmp_path, monkeypatch):
-    root = _copy_raw(data_dir, tmp_path)
-    hashed, real = [], download_module._sha256_ok
-    monkeypatch.setattr(download_module, "_sha256_ok", lambda path: hashed.append(path.name) or real(path))
-    ensure_mnist(root)
-    assert sorted(hashed) == sorted(download_module.FILES)
-    ensure_mnist(root)
-    assert len(hashed) == 4, "unchanged files are not read again"
-    labels = root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
-    blob = bytearray(labels.read_bytes())
-    blob[100] ^= 0xFF
-    labels.write_bytes(bytes(blob))  # same size, new modification time
-    _no_sources(monkeypatch)
-    with pytest.raises(MnistSumError, match="t10k-labels-idx1-ubyte damaged"):
-        ensure_mnist(root)
-    assert hashed[4:].count("t10k-labels-idx1-ubyte") >= 1 and "train-images-idx3-ubyte" not in hashed[4:]
-
-
-def test_a_truncated_file_is_fetched_again_and_verified(data_dir, tmp_path, monkeypatch):
-    root = _copy_raw(data_dir, tmp_path)
-    images = root / "MNIST" / "raw" / "train-images-idx3-ubyte"
-    images.write_bytes(images.read_bytes()[:1000])
-    good = data_dir / "MNIST" / "raw"
-    fetched = []
-
-    def copy_source(raw_dir, names):
-        fetched.extend(names)
-        for name in names:
-            shutil.copy(good / name, raw_dir / name)
-    monkeypatch.setattr(download_module, "SOURCES", [("local copy", copy_source)])
-    ensure_mnist(root)
-    assert fetched == ["train-images-idx3-ubyte"]
-    assert images.read_bytes() == (good / "train-images-idx3-ubyte").read_bytes()
-
-
-def test_a_source_that_serves_wrong_bytes_installs_nothing(tmp_path, monkeypatch):
-    def bad_source(raw_dir, names):
-        for name in names:
-            (raw_dir / name).write_bytes(b"not mnist")
-    monkeypatch.setattr(download_module, "SOURCES", [("bad mirror", bad_source)])
-    with pytest.raises(MnistSumError, match="bad mirror: .*wrong SHA-256"):
-        ensure_mnist(tmp_path / "empty")
-    assert [p.name for p in (tmp_path / "empty" / "MNIST" / "raw").iterdir() if p.name in download_module.FILES] == []
-
-
-def test_env_variable_sets_the_default_data_dir(monkeypatch, tmp_path):
-    monkeypatch.setenv("MNIST_SUM_DATA", str(tmp_path))
-    assert download_module.default_data_dir() == tmp_path
-    monkeypatch.delenv("MNIST_SUM_DATA")
-    assert str(download_module.default_data_dir()) == "data"
+def test_batches_equal_a_dataloader_over_the_dataset(data_dir):
+    """Same images, numbers and labels, in the same order, for a shuffled and an ordered pass."""
+    for generator_seed in (None, 5):
+        fast = MNISTRandomNumber(train=True, root=data_dir, seed=3, limit=1000)
+        slow = MNISTRandomNumber(train=True, root=data_dir, seed=3, limit=1000)
+        generator = torch.Generator().manual_seed(generator_seed) if generator_seed is not None else None
+        sampler = RandomSampler(slow, generator=torch.Generator().manual_seed(5)) if generator else None
+        loader = DataLoader(slow, batch_size=128, sampler=sampler)
+        pairs = list(zip(batches(fast, 128, generator), loader))
+        assert len(pairs) == 8
+        for ((images, numbers), (digits, sums)), ((images2, numbers2), (digits2, sums2)) in pairs:
+            assert torch.equal(images, images2) and torch.equal(numbers, numbers2)
+            assert torch.equal(digits, digits2) and torch.equal(sums, sums2)
 
 
 def test_held_out_pairs_are_never_drawn_in_training(data_dir):
     held_out = [(d, (3 * d + 1) % 10) for d in range(10)]
-    dataset = MNISTRandomNumber(train=True, root=data_dir, seed=0, limit=3000, held_out_pairs=held_out)
+    dataset = MNISTRandomNumber(train=True, root=data_dir, limit=5000, held_out_pairs=held_out)
     seen = set()
     for _ in range(3):
-        for (_, onehot), (digits, _) in data_module.batches(dataset, 500, torch.Generator().manual_seed(0)):
-            seen |= set(zip(digits.tolist(), onehot.argmax(1).tolist()))
-    assert seen.isdisjoint(held_out)
-    assert len(seen) == 90, "every other pair still appears"
+        for (_, numbers), (digits, _) in batches(dataset, 1000):
+            seen |= set(zip(digits.tolist(), numbers.argmax(1).tolist()))
+    assert seen.isdisjoint(held_out) and len(seen) == 90
 
 
-def test_validation_holds_out_the_last_training_images_with_fixed_numbers(data_dir):
-    rest = MNISTRandomNumber(train=True, root=data_dir, validation=5000)
+def test_validation_is_the_last_training_images_with_fixed_numbers(data_dir):
+    fit = MNISTRandomNumber(train=True, root=data_dir, validation=5000)
     held = MNISTRandomNumber(train=True, root=data_dir, validation=5000, validation_only=True)
-    full = MNISTRandomNumber(train=True, root=data_dir)
-    assert (len(rest), len(held)) == (55_000, 5000)
-    assert torch.equal(rest.images, full.images[:55_000]) and torch.equal(held.images, full.images[55_000:])
-    numbers = [int(held[i][0][1].argmax()) for i in range(50)]
-    assert numbers == [int(held[i][0][1].argmax()) for i in range(50)], "validation numbers are fixed, as in test"
-    with pytest.raises(MnistSumError, match="validation must be an integer from 1 to 59999"):
-        MNISTRandomNumber(train=True, root=data_dir, validation=60_000)
+    _, digits = load_mnist(True, data_dir)
+    assert len(fit) == 55_000 and len(held) == 5000
+    assert torch.equal(held.digits, digits[-5000:]) and torch.equal(fit.digits, digits[:55_000])
+    assert not held.train and held[0][0][1].argmax() == held.fixed_numbers[0]
 
 
-def test_normalise_is_the_plain_formula_bit_for_bit_and_leaves_its_input_alone():
-    # normalise works in place on its own copy for speed; the result must be what the formula gives, and a float
-    # tensor passed in (whose .float() would be itself) must not be changed
-    pixels = torch.randint(0, 256, (50, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
-    assert torch.equal(normalise(pixels), ((pixels.float() / 255.0 - MEAN) / STD).unsqueeze(1))
-    as_float = pixels.float()
-    before = as_float.clone()
-    normalise(as_float)
-    assert torch.equal(as_float, before)
+def test_pairs_follow_the_mnist_addition_protocol(data_dir):
+    """Each image used once, shuffled by the seed, labelled only with the sum."""
+    train_pairs, test_pairs = MNISTPairs(True, data_dir), MNISTPairs(False, data_dir)
+    assert len(train_pairs) == 30_000 and len(test_pairs) == 5_000
+    images, digits = load_mnist(True, data_dir)
+    order = torch.randperm(60_000, generator=torch.Generator().manual_seed(0)).view(-1, 2)
+    assert torch.equal(train_pairs.digits, digits[order]) and len(order.flatten().unique()) == 60_000
+    (a, b), total = train_pairs[3]
+    assert total == digits[order[3]].sum()
+    assert torch.equal(a, ((images[order[3, 0]].float() / 255 - MEAN) / STD)[None])
+    fit, held = MNISTPairs(True, data_dir, validation=2500), MNISTPairs(True, data_dir, validation=2500,
+                                                                        validation_only=True)
+    assert len(fit) == 27_500 and torch.equal(torch.cat([fit.digits, held.digits]), train_pairs.digits)
+    assert not torch.equal(MNISTPairs(True, data_dir, seed=1).digits, train_pairs.digits)
