@@ -1,97 +1,66 @@
-"""Accuracy over seeds: the default recipe trained once per seed, exactly as a user runs it.
+"""Accuracy over seeds: a preset trained once per seed, as a user runs it, and scored once on the test set.
 
-    python benchmarks/seeds.py                      # seeds 0-4, about 10 minutes a run on 2 CPU cores
-    python benchmarks/seeds.py --seeds 0 1 --preset fast
+    python benchmarks/seeds.py                             # the default recipe, seeds 0-4
+    python benchmarks/seeds.py --preset fast --seeds 0 1
+    python benchmarks/seeds.py --seeds 0 --out /tmp/seeds.json --limit 1000 --epochs 1   # a smoke test
 
-Each run is `python -m mnist_sum train --seed S`, then `python -m mnist_sum
-evaluate` with and without `--tta`, in fresh processes. Prints the mean,
-standard deviation, minimum and maximum of each accuracy and the wall time
-per training run, and writes them as JSON to benchmarks/results/seeds_<preset>.json.
+Each seed is `python -m mnist_sum train --preset P --seed S` (with any option seeds.py does not know), then
+`python -m mnist_sum evaluate --json`, each in a fresh process. Prints the mean ± std, min and max of each
+accuracy and of the training command's wall time; appends each run to benchmarks/results/seeds_<machine>.json.
 """
 
 import argparse
 import json
-import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from record import cpu_name, summary, write_json
+from record import append, results_file, stamp
 
-from mnist_sum.config import PRESETS
-from mnist_sum.machinery.runtime import Precision, pick_device
-
-ACCURACIES = {"digit_accuracy": "digit", "sum_accuracy": "sum (test numbers)",
-              "sum_accuracy_all_pairs": "sum, all pairs"}
-# the same accuracies twice: as `evaluate` gives them, then with `evaluate --tta`
-KEYS = {**ACCURACIES, **{f"tta_{key}": f"{label}, with --tta" for key, label in ACCURACIES.items()}}
+ROWS = {"digit_accuracy": "digit", "sum_accuracy": "sum (test numbers)", "sum_accuracy_all_pairs": "sum, all pairs",
+        "wall_seconds": "wall time of `train`"}
 
 
 def cli(*args):
-    done = subprocess.run([sys.executable, "-m", "mnist_sum", *map(str, args)], capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"seeds.py: `mnist_sum {' '.join(map(str, args))}` failed: {done.stderr.strip()}")
+    done = subprocess.run([sys.executable, "-m", "mnist_sum", *args], capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"seeds.py: `python -m mnist_sum {' '.join(args)}` failed: {done.stderr.strip()}")
     return done.stdout
-
-
-def one_run(seed, preset, folder):
-    out = Path(folder) / f"seed{seed}.pt"
-    started = time.perf_counter()
-    cli("train", "--preset", preset, "--seed", seed, "--out", out, "--json")
-    wall = time.perf_counter() - started
-    plain = json.loads(cli("evaluate", "--checkpoint", out, "--json"))
-    tta = json.loads(cli("evaluate", "--checkpoint", out, "--tta", "--json"))
-    return {"seed": seed, "wall_seconds": round(wall, 1), **{key: plain[key] for key in ACCURACIES},
-            **{f"tta_{key}": tta[key] for key in ACCURACIES}}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="default")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--preset", choices=PRESETS, default="default")
-    args = parser.parse_args()
-    out = Path("benchmarks/results") / f"seeds_{args.preset}.json"
-    runs = []
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/seeds_<machine>.json")
+    args, train_options = parser.parse_known_args()
+    out, runs = args.out or results_file("seeds"), []
     with tempfile.TemporaryDirectory() as folder:
         for seed in args.seeds:
-            runs.append(one_run(seed, args.preset, folder))
-            row = ", ".join(f"{label} {100 * runs[-1][key]:.2f}%" for key, label in KEYS.items())
-            print(f"seed {seed}: {row}, {runs[-1]['wall_seconds']:.0f} s", file=sys.stderr)
-            result = write(out, args, runs)  # after every run: an hour's work is not lost to a crash at the end
+            train = ["train", "--preset", args.preset, "--seed", str(seed), *train_options]
+            checkpoint = str(Path(folder) / f"seed{seed}.pt")
+            started = time.perf_counter()
+            cli(*train, "--out", checkpoint)
+            wall = round(time.perf_counter() - started, 1)
+            scores = json.loads(cli("evaluate", "--checkpoint", checkpoint, "--json"))
+            runs.append(stamp(train_command=" ".join(["python -m mnist_sum", *train]), preset=args.preset, seed=seed,
+                              wall_seconds=wall, **{key: scores[key] for key in ROWS if key in scores}))
+            append(out, runs[-1:])  # after every seed: a crash loses one run, not the hour before it
+            print(f"seed {seed}: " + ", ".join(f"{label} {100 * scores[key]:.2f}%" for key, label in ROWS.items()
+                                               if key in scores) + f", {wall:.0f} s", file=sys.stderr)
 
-    print(f"\nMeasured on {result['machine']} with `{result['command']}`:\n")
-    print("| | mean ± std | min | max |\n|---|---:|---:|---:|")
-    for key, label in KEYS.items():
-        s = result["summary"][key]
-        print(f"| {label} | {100 * s['mean']:.2f}% ± {100 * s['std']:.2f} | {100 * s['min']:.2f}% | "
-              f"{100 * s['max']:.2f}% |")
-    s = result["summary"]["wall_seconds"]
-    print(f"| wall time per training run | {s['mean']:.0f} s ± {s['std']:.0f} | {s['min']:.0f} s | {s['max']:.0f} s |")
-    print(f"\nwrote {out}", file=sys.stderr)
-
-
-def machine():
-    """The CPU and the threads torch will use in the runs' fresh processes."""
-    threads = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
-                             capture_output=True, text=True).stdout.strip()
-    return f"{cpu_name()}, {threads} threads"
-
-
-def precision():
-    """The precision the runs train in on this machine (evaluation is always float32)."""
-    return str(Precision.for_device(pick_device()))
-
-
-def write(out, args, runs):
-    """The runs so far and their summary, written atomically; `complete` is false until every seed has run."""
-    result = {"preset": args.preset, "command": " ".join(["python", *sys.argv]), "machine": machine(),
-              "precision": precision(),
-              "python": platform.python_version(), "complete": len(runs) == len(args.seeds), "runs": runs,
-              "summary": {key: summary([r[key] for r in runs]) for key in [*KEYS, "wall_seconds"]}}
-    write_json(out, result)
-    return result
+    print(f"\n`{runs[0]['command']}` on {runs[0]['machine']}, {runs[0]['threads']} threads, "
+          f"training in {runs[0]['precision']}:\n\n| | mean ± std | min | max |\n|---|---:|---:|---:|")
+    for key, label in ROWS.items():
+        values = [r[key] for r in runs]
+        scale, unit, digits = (1, " s", 1) if key == "wall_seconds" else (100, "%", 2)
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        print(f"| {label} | {scale * statistics.mean(values):.{digits}f}{unit} ± {scale * std:.{digits}f} | "
+              f"{scale * min(values):.{digits}f}{unit} | {scale * max(values):.{digits}f}{unit} |")
+    print(f"\nappended to {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -60,8 +60,8 @@ def evaluate(model, dataset, all_pairs=True):
     digits = dataset.digits
     sums = digits + dataset.fixed_numbers
     metrics = {"loss": loss_fn(digit_log_probs, sum_log_probs, digits, sums).item(),
-               "digit_accuracy": (digit_log_probs.argmax(1) == digits).float().mean().item(),
-               "sum_accuracy": (sum_log_probs.argmax(1) == sums).float().mean().item()}
+               "digit_accuracy": (digit_log_probs.argmax(1) == digits).sum().item() / len(digits),
+               "sum_accuracy": (sum_log_probs.argmax(1) == sums).sum().item() / len(digits)}
     if all_pairs:
         metrics["sum_accuracy_all_pairs"] = sum_accuracy_all_pairs(model, dataset)
     return metrics

@@ -1,17 +1,19 @@
 """Figures: digits as the network sees them, training curves, the digit confusion matrix,
-the expected output and the most confident mistakes. `draw_all` draws a checkpoint's set."""
+the expected output and the most confident mistakes, each drawn with pyplot (a notebook shows
+it under the cell). `draw_all` saves a checkpoint's set."""
 
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.ticker import MaxNLocator
 
 from .data import MEAN, STD, MNISTRandomNumber
 from .evaluation import predictions
 from .model import load_checkpoint, load_model
 
 RIGHT, WRONG = "#1a7f37", "#cf222e"
-plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "font.size": 11, "legend.fontsize": 11})
+plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "font.size": 11, "legend.fontsize": 11})
 
 
 def show_digits(images, titles=(), labels=(), columns=8, size=1.5):
@@ -27,7 +29,6 @@ def show_digits(images, titles=(), labels=(), columns=8, size=1.5):
             ax.text(0.5, -0.08, labels[i] if i < len(labels) else "", transform=ax.transAxes, ha="center",
                     va="top", fontsize=9)
     fig.tight_layout()
-    return fig
 
 
 def training_curves(history):
@@ -45,8 +46,8 @@ def training_curves(history):
     for ax in (loss_ax, error_ax):
         ax.grid(alpha=0.3)
         ax.legend()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
-    return fig
 
 
 def confusion_matrix(digits, predicted):
@@ -61,19 +62,18 @@ def confusion_matrix(digits, predicted):
     ax.set(xticks=range(10), yticks=range(10), xlabel="predicted digit", ylabel="true digit",
            title=f"{int((digits != predicted).sum())} of {len(digits):,} test digits wrong")
     fig.tight_layout()
-    return fig
 
 
-def expected_output(dataset, digit_log_probs, sum_log_probs, count=24):
+def expected_output(dataset, digit_log_probs, sum_log_probs, count=16):
     """The first test items, then the model's first mistakes: image + number -> digit and sum."""
     digits, numbers = dataset.digits, dataset.fixed_numbers
     said_digit, said_sum = digit_log_probs.argmax(1), sum_log_probs.argmax(1)
     right = (said_digit == digits) & (said_sum == digits + numbers)
-    first = count * 2 // 3
+    first = count * 3 // 4
     shown = list(range(first)) + [i for i in (~right).nonzero().flatten().tolist() if i >= first][:count - first]
     titles = [f"{'✓' if right[i] else '✗'} {said_digit[i]} + {numbers[i]} → {said_sum[i]}" for i in shown]
     labels = [f"true {digits[i]} + {numbers[i]} = {digits[i] + numbers[i]}" for i in shown]
-    return show_digits(dataset.images[shown], titles, labels)
+    show_digits(dataset.images[shown], titles, labels)
 
 
 def confident_mistakes(dataset, digit_log_probs, count=12):
@@ -81,7 +81,7 @@ def confident_mistakes(dataset, digit_log_probs, count=12):
     probs, said = digit_log_probs.exp().max(1)
     wrong = (said != dataset.digits).nonzero().flatten()
     shown = wrong[probs[wrong].argsort(descending=True)][:count].tolist()
-    return show_digits(dataset.images[shown], [f"✗ said {said[i]} ({100 * probs[i]:.0f}%)" for i in shown],
+    show_digits(dataset.images[shown], [f"✗ said {said[i]} ({100 * probs[i]:.0f}%)" for i in shown],
                        [f"label {dataset.digits[i]} (#{i})" for i in shown], columns=6)
 
 
@@ -90,13 +90,14 @@ def draw_all(checkpoint=None, data_dir=None, out_dir="images"):
     model, history = load_model(checkpoint), load_checkpoint(checkpoint).get("history")
     test_set = MNISTRandomNumber(train=False, root=data_dir)
     digit_log_probs, sum_log_probs = predictions(model, test_set)
-    figures = {"confusion_matrix": confusion_matrix(test_set.digits, digit_log_probs.argmax(1)),
-               "expected_output": expected_output(test_set, digit_log_probs, sum_log_probs),
-               "confident_mistakes": confident_mistakes(test_set, digit_log_probs)}
-    if history:
-        figures["training_curves"] = training_curves(history)
+    figures = {"confusion_matrix": lambda: confusion_matrix(test_set.digits, digit_log_probs.argmax(1)),
+               "expected_output": lambda: expected_output(test_set, digit_log_probs, sum_log_probs),
+               "confident_mistakes": lambda: confident_mistakes(test_set, digit_log_probs),
+               "training_curves": lambda: training_curves(history)}
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    for name, fig in figures.items():
-        fig.savefig(Path(out_dir) / f"{name}.png", bbox_inches="tight")
-        plt.close(fig)
-        print(f"wrote {Path(out_dir) / name}.png")
+    for name, draw in figures.items():
+        if name != "training_curves" or history:
+            draw()
+            plt.savefig(Path(out_dir) / f"{name}.png", bbox_inches="tight")
+            plt.close()
+            print(f"wrote {Path(out_dir) / name}.png")
