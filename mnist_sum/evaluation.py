@@ -41,11 +41,12 @@ def sum_accuracy_all_pairs(model, dataset, pairs=None, batch_size=1000):
         counted[digit, number] = True
     correct = total = 0
     with eval_mode(model) as device:
+        counted = counted.to(device)
         for (images, _), (digits, _) in batches(dataset, batch_size, device=device):
             digit_probs = model.digit_net(images).exp()
             for n in range(NUM_DIGITS):
                 sum_log_probs = model.adder(digit_probs, one_hot(torch.full_like(digits, n)))
-                mask = counted.to(device)[digits, n]
+                mask = counted[digits, n]
                 correct += ((sum_log_probs.argmax(1) == digits + n) & mask).sum().item()
                 total += mask.sum().item()
     return correct / max(total, 1)

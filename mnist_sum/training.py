@@ -139,6 +139,7 @@ def train(config=None, *, model=None, loss_fn=loss_fn, data_dir=None, out=DEFAUL
     model = model.to(device, memory_format=torch.channels_last).train()
     steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
     optimizer, schedule = make_optimizer(model, config, config.epochs * steps_per_epoch)
+    model_config = getattr(model, "config", {"adder": config.adder, "width": config.width, "hidden": config.hidden})
     dtype = autocast_dtype(device)
     autocast = torch.autocast(device.type, dtype=dtype) if dtype else None
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -164,8 +165,6 @@ def train(config=None, *, model=None, loss_fn=loss_fn, data_dir=None, out=DEFAUL
         scores = evaluate(model, score_set, all_pairs=False)
         history.append({"epoch": epoch, "train_loss": train_loss, "scored_on": scored_on, **scores,
                         "lr": schedule.get_last_lr()[0], "seconds": round(time.perf_counter() - started, 1)})
-        model_config = getattr(model, "config", {"adder": config.adder, "width": config.width,
-                                                 "hidden": config.hidden})
         save_model(model, out, config=model_config, history=history, settings=asdict(config))
         log(f"epoch {epoch}/{config.epochs}: train loss {train_loss:.4f}, {scored_on} loss {scores['loss']:.4f}, "
             f"digit {100 * scores['digit_accuracy']:.2f}%, sum {100 * scores['sum_accuracy']:.2f}% "
