@@ -21,16 +21,13 @@ Applied: 4 epochs, 98.84% ± 0.11 on validation against 98.77% ± 0.10 for 6 (re
 """
 
 import argparse
-import datetime
 import json
 import math
 import os
-import re
 import statistics
-import sys
 import time
-from pathlib import Path
 
+import record
 import torch
 import torch.nn.functional as F
 
@@ -41,12 +38,7 @@ from mnist_sum.training import Config, autocast_dtype, make_optimizer, pick_devi
 VALIDATION = 2500
 
 
-def cpu_name():
-    lines = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
-
-
-OUT = Path(__file__).parent / "results" / f"pairs_{re.sub('[^a-z0-9]+', '-', cpu_name().lower()).strip('-')}.json"
+OUT = record.results_file("pairs")
 
 
 def fit(config, train_set, device):
@@ -119,11 +111,9 @@ def one_run(mode, config, device):
            "sum_accuracy": sum_accuracy(model, score_set), "digit_accuracy": digit,
            "digit_accuracy_relabelled": relabelled, "digit_names": names.tolist(),
            "digits_scored_on": "validation pair images" if mode == "validation" else "MNIST test images",
-           "train_seconds": round(seconds, 1), "train_losses": losses, "machine": cpu_name(),
-           "threads": torch.get_num_threads(),
-           "precision": "bfloat16" if autocast_dtype(device) == torch.bfloat16 else "float32",
-           "torch": torch.__version__, "command": " ".join(["python", *sys.argv]),
-           "date": datetime.datetime.now().isoformat(timespec="seconds"),
+           "train_seconds": round(seconds, 1), "train_losses": losses,
+           # fit() runs float16 GPUs in float32, so the precision is its own, not stamp()'s
+           **record.stamp(precision="bfloat16" if autocast_dtype(device) == torch.bfloat16 else "float32"),
            "loadavg": [round(x, 2) for x in os.getloadavg()]}
     print(f"{mode} seed {config.seed} {config.adder} {config.epochs} epochs: sum {100 * run['sum_accuracy']:.2f}%, "
           f"digit {100 * digit:.2f}% (relabelled {100 * relabelled:.2f}%), {seconds:.0f} s, load {run['loadavg']}",
@@ -131,19 +121,12 @@ def one_run(mode, config, device):
     return run
 
 
-def save(run):
-    runs = json.loads(OUT.read_text()) if OUT.exists() else []
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_suffix(".part")
-    tmp.write_text(json.dumps([*runs, run], indent=1) + "\n")
-    os.replace(tmp, OUT)  # whole or not at all
-
-
 def rule():
     """Each mode's and adder's table from the JSON, then the rule applied to the validation runs of seeds 0-2."""
     runs, means = json.loads(OUT.read_text()), {}
     for key in sorted({(r["mode"], r["candidate"]["adder"], r["candidate"]["epochs"]) for r in runs}, reverse=True):
         chosen = [r for r in runs if (r["mode"], r["candidate"]["adder"], r["candidate"]["epochs"]) == key]
+        chosen = list({r["seed"]: r for r in reversed(chosen)}.values())  # a seed's first run; later ones re-time it
         sums, digits = ([100 * r[k] for r in chosen] for k in ("sum_accuracy", "digit_accuracy"))
         std = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)  # noqa: E731
         seeds = sorted(r["seed"] for r in chosen)
@@ -171,7 +154,7 @@ def main():
     device = pick_device()
     for epochs in args.epochs:
         for seed in args.seeds:
-            save(one_run(args.mode, Config(adder=args.adder, epochs=epochs, seed=seed), device))
+            record.append(OUT, [one_run(args.mode, Config(adder=args.adder, epochs=epochs, seed=seed), device)])
 
 
 if __name__ == "__main__":
