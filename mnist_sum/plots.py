@@ -81,7 +81,8 @@ def confident_mistakes(dataset, digit_log_probs, count=12):
     probs, said = digit_log_probs.exp().max(1)
     wrong = (said != dataset.digits).nonzero().flatten()
     shown = wrong[probs[wrong].argsort(descending=True)][:count].tolist()
-    show_digits(dataset.images[shown], [f"✗ said {said[i]} ({100 * probs[i]:.0f}%)" for i in shown],
+    sure = [f"{100 * probs[i]:.1f}%" if probs[i] < 0.9995 else "> 99.9%" for i in shown]  # never a false 100%
+    show_digits(dataset.images[shown], [f"✗ said {said[i]} ({p})" for i, p in zip(shown, sure)],
                        [f"label {dataset.digits[i]} (#{i})" for i in shown], columns=6)
 
 
