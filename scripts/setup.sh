@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up a clone: .venv with the package and everything the notebook and the tests use, MNIST in data/MNIST/raw,
+# Set up a clone: .venv with the package and everything the notebook and the tests use, MNIST in data/MNIST/raw
+# (and seen from notebooks/data),
 # and Graphviz's `dot` for the model graph where this machine allows it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,7 @@ ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2  t10k-labels-id
 SUMS
   )
 fi
+ln -sfn ../data notebooks/data  # a notebook opened in notebooks/ reads MNIST from ./data, as on Colab
 
 if ! command -v dot >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
