@@ -19,7 +19,7 @@ plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "font.size": 11, "le
 def show_digits(images, titles=(), labels=(), columns=8, size=1.5):
     """A grid of normalised images [N, 1, 28, 28], with a title above and a label below each."""
     rows = (len(images) + columns - 1) // columns
-    fig, axes = plt.subplots(rows, columns, figsize=(size * columns, 1.35 * size * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(size * columns, 1.5 * size * rows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):
