@@ -69,7 +69,7 @@ def expected_output(dataset, digit_log_probs, sum_log_probs, count=16):
     digits, numbers = dataset.digits, dataset.fixed_numbers
     said_digit, said_sum = digit_log_probs.argmax(1), sum_log_probs.argmax(1)
     right = (said_digit == digits) & (said_sum == digits + numbers)
-    first = count // 2  # the first row: the first test items; the second: the first mistakes after them
+    first = count // 2  # half the first test items, half the first mistakes after them
     shown = list(range(first)) + [i for i in (~right).nonzero().flatten().tolist() if i >= first][:count - first]
     titles = [f"{'✓' if right[i] else '✗'} {said_digit[i]} + {numbers[i]} → {said_sum[i]}" for i in shown]
     labels = [f"true {digits[i]} + {numbers[i]} = {digits[i] + numbers[i]}" for i in shown]
