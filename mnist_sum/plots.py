@@ -21,11 +21,11 @@ def show_digits(images, titles=(), labels=(), columns=8, size=1.5):
     rows = (len(images) + columns - 1) // columns
     fig, axes = plt.subplots(rows, columns, figsize=(size * columns, 1.5 * size * rows), squeeze=False)
     for i, ax in enumerate(axes.flat):
-        ax.axis("off")
+        ax.set(xticks=[], yticks=[], frame_on=i < len(images))  # a frame shows where each image ends
         if i < len(images):
             ax.imshow((images[i].squeeze() * STD + MEAN).clamp(0, 1), cmap="gray_r", vmin=0, vmax=1)
             title = titles[i] if i < len(titles) else ""
-            ax.set_title(title, fontsize=10, color=WRONG if title.startswith("✗") else "black")
+            ax.set_title(title, fontsize=10, color=WRONG if "✗" in title else "black")
             ax.text(0.5, -0.08, labels[i] if i < len(labels) else "", transform=ax.transAxes, ha="center",
                     va="top", fontsize=9)
     fig.tight_layout()
@@ -67,12 +67,13 @@ def confusion_matrix(digits, predicted):
 def expected_output(dataset, digit_log_probs, sum_log_probs, count=16):
     """The first test items, then the model's first mistakes: image + number -> digit and sum."""
     digits, numbers = dataset.digits, dataset.fixed_numbers
-    said_digit, said_sum = digit_log_probs.argmax(1), sum_log_probs.argmax(1)
-    right = (said_digit == digits) & (said_sum == digits + numbers)
+    sums, said_digit, said_sum = digits + numbers, digit_log_probs.argmax(1), sum_log_probs.argmax(1)
+    right = (said_digit == digits) & (said_sum == sums)
     first = count // 2  # half the first test items, half the first mistakes after them
     shown = list(range(first)) + [i for i in (~right).nonzero().flatten().tolist() if i >= first][:count - first]
-    titles = [f"{'✓' if right[i] else '✗'} {said_digit[i]} + {numbers[i]} → {said_sum[i]}" for i in shown]
-    labels = [f"true {digits[i]} + {numbers[i]} = {digits[i] + numbers[i]}" for i in shown]
+    titles = [f"{said_digit[i]}{'' if said_digit[i] == digits[i] else '✗'} + {numbers[i]} → "
+              f"{said_sum[i]}{'' if said_sum[i] == sums[i] else '✗'}" for i in shown]  # ✗ marks a wrong head
+    labels = [f"true {digits[i]} + {numbers[i]} = {sums[i]}" for i in shown]
     show_digits(dataset.images[shown], titles, labels)
 
 
