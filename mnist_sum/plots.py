@@ -75,6 +75,9 @@ def expected_output(dataset, digit_log_probs, sum_log_probs, count=16):
               f"{said_sum[i]}{'' if said_sum[i] == sums[i] else '✗'}" for i in shown]  # ✗ marks a wrong head
     labels = [f"true {digits[i]} + {numbers[i]} = {sums[i]}" for i in shown]
     show_digits(dataset.images[shown], titles, labels)
+    axes = plt.gcf().axes
+    axes[0].set_ylabel("first items")
+    axes[first].set_ylabel("first mistakes")
 
 
 def confident_mistakes(dataset, digit_log_probs, count=12):
