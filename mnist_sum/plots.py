@@ -17,7 +17,7 @@ plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "font.size": 11, "le
 
 
 def show_digits(images, titles=(), labels=(), columns=8, size=1.5):
-    """A grid of normalised images [N, 1, 28, 28], with a title above and a label below each."""
+    """A grid of normalised images [N, 1, 28, 28], with a title above and a label below each; the figure."""
     rows = (len(images) + columns - 1) // columns
     fig, axes = plt.subplots(rows, columns, figsize=(size * columns, 1.5 * size * rows), squeeze=False)
     for i, ax in enumerate(axes.flat):
@@ -29,6 +29,7 @@ def show_digits(images, titles=(), labels=(), columns=8, size=1.5):
             ax.text(0.5, -0.08, labels[i] if i < len(labels) else "", transform=ax.transAxes, ha="center",
                     va="top", fontsize=9)
     fig.tight_layout()
+    return fig
 
 
 def training_curves(history):
@@ -74,8 +75,7 @@ def expected_output(dataset, digit_log_probs, sum_log_probs, count=16):
     titles = [f"{said_digit[i]}{'' if said_digit[i] == digits[i] else '✗'} + {numbers[i]} → "
               f"{said_sum[i]}{'' if said_sum[i] == sums[i] else '✗'}" for i in shown]  # ✗ marks a wrong head
     labels = [f"true {digits[i]} + {numbers[i]} = {sums[i]}" for i in shown]
-    show_digits(dataset.images[shown], titles, labels)
-    axes = plt.gcf().axes
+    axes = show_digits(dataset.images[shown], titles, labels, columns=first).axes  # one row for each half
     axes[0].set_ylabel("first items")
     axes[first].set_ylabel("first mistakes")
 
